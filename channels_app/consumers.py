@@ -1,0 +1,236 @@
+"""Websocket consumers. Sockets carry server-to-client updates, plus typing and read signals.
+
+On connect the server joins a socket to the groups its user may see; a client asks to
+follow a conversation and the server checks access before joining it to that group.
+Every (re)connect starts with a catch-up from the LiveEvent table after the last event
+id the client applied, so nothing shown to a user lives only in the channel layer.
+"""
+
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from channels_app import events
+from channels_app.groups import conversation_group, inbox_group, user_group, visitor_group
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHORISED = 4401
+
+
+def _parse(text_data):
+    try:
+        data = json.loads(text_data)
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _as_int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    """What agent and visitor sockets share: joining groups and replaying missed events."""
+
+    joined = ()
+
+    async def join(self, *groups):
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.joined = (*self.joined, *groups)
+
+    async def leave(self, *groups):
+        for group in groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined = tuple(g for g in self.joined if g not in groups)
+
+    async def disconnect(self, code):
+        await self.leave(*self.joined)
+
+    async def live_event(self, message):
+        await self.send(text_data=message["html"])
+
+    async def send_catch_up(self, last_event_id, **kwargs):
+        if last_event_id is None:
+            return
+        frames, complete = await database_sync_to_async(events.catch_up)(
+            self.audience, last_event_id, **kwargs
+        )
+        for html in frames:
+            await self.send(text_data=html)
+        if not complete:
+            await self.send(text_data=render_to_string("channels_app/resync.html"))
+
+
+class AgentConsumer(LiveConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=CLOSE_UNAUTHORISED)
+            return
+        self.user = user
+        inbox_ids = await database_sync_to_async(_visible_inbox_ids)(user)
+        self.audience = events.Audience(
+            language=user.language, inbox_ids=frozenset(inbox_ids), user_id=user.pk
+        )
+        await self.join(*(inbox_group(pk, user.language) for pk in inbox_ids), user_group(user.pk))
+        await self.accept()
+
+    async def receive(self, text_data=None, bytes_data=None):
+        data = _parse(text_data)
+        kind = data.get("type")
+        if kind == "resume":
+            await self.send_catch_up(_as_int(data.get("last_event_id")))
+        elif kind == "open":
+            await self.follow_conversation(
+                _as_int(data.get("conversation")), _as_int(data.get("last_event_id"))
+            )
+        elif kind == "typing":
+            await self.forward_typing(_as_int(data.get("conversation")))
+
+    async def follow_conversation(self, conversation_id, last_event_id):
+        previous = self.audience.conversation_id
+        if previous is not None and previous != conversation_id:
+            await self.leave(conversation_group(previous, self.audience.language))
+            self.audience.conversation_id = None
+        if conversation_id is None:
+            return
+        allowed = await database_sync_to_async(_may_see_conversation)(self.user, conversation_id)
+        if not allowed:
+            return
+        self.audience.conversation_id = conversation_id
+        await self.join(conversation_group(conversation_id, self.audience.language))
+        await self.send_catch_up(last_event_id, conversation_id=conversation_id)
+
+    async def forward_typing(self, conversation_id):
+        if conversation_id is None or conversation_id != self.audience.conversation_id:
+            return
+        identity_id = await database_sync_to_async(_widget_identity_of)(conversation_id)
+        if identity_id is None:
+            return
+        html = await database_sync_to_async(_render_agent_typing)(self.user, conversation_id)
+        await self.channel_layer.group_send(
+            visitor_group(identity_id), {"type": "live.event", "html": html}
+        )
+
+
+class VisitorConsumer(LiveConsumer):
+    """A website visitor's socket: it joins only that visitor's own group.
+
+    The visitor proves who they are with the signed token in the first message, since
+    the widget runs in a cross-site iframe where cookies are not available.
+    """
+
+    async def connect(self):
+        self.inbox_token = self.scope["url_route"]["kwargs"]["inbox_token"]
+        self.identity = None
+        await self.accept()
+
+    async def receive(self, text_data=None, bytes_data=None):
+        data = _parse(text_data)
+        kind = data.get("type")
+        if self.identity is None:
+            if kind != "resume":
+                await self.close(code=CLOSE_UNAUTHORISED)
+                return
+            await self.authenticate(data.get("token"))
+            if self.identity is None:
+                return
+            await self.send_catch_up(_as_int(data.get("last_event_id")))
+        elif kind == "read":
+            message_id = _as_int(data.get("message"))
+            if message_id is not None:
+                await database_sync_to_async(_mark_read)(self.identity, message_id)
+        elif kind == "typing":
+            await self.forward_typing()
+
+    async def authenticate(self, token):
+        from inbox.widget import identity_from_token
+
+        identity = await database_sync_to_async(identity_from_token)(self.inbox_token, token)
+        if identity is None:
+            await self.close(code=CLOSE_UNAUTHORISED)
+            return
+        self.identity = identity
+        self.audience = events.Audience(
+            language=identity.contact.language or "en", visitor_identity_id=identity.pk
+        )
+        await self.join(visitor_group(identity.pk))
+
+    async def forward_typing(self):
+        conversation_id, frames = await database_sync_to_async(_render_visitor_typing)(
+            self.identity
+        )
+        for language, html in frames:
+            await self.channel_layer.group_send(
+                conversation_group(conversation_id, language), {"type": "live.event", "html": html}
+            )
+
+
+def _visible_inbox_ids(user):
+    from inbox.models import Inbox
+
+    return list(Inbox.objects.visible_to(user).values_list("pk", flat=True))
+
+
+def _may_see_conversation(user, conversation_id):
+    from conversations.models import Conversation
+
+    return Conversation.objects.visible_to(user).filter(pk=conversation_id).exists()
+
+
+def _widget_identity_of(conversation_id):
+    from conversations.models import Conversation
+
+    return (
+        Conversation.objects.filter(pk=conversation_id, channel="web_widget")
+        .values_list("contact_identity_id", flat=True)
+        .first()
+    )
+
+
+def _render_agent_typing(user, conversation_id):
+    return render_to_string("widget/partials/typing.html", {"agent_name": user.get_short_name()})
+
+
+def _render_visitor_typing(identity):
+    from django.conf import settings
+
+    from conversations.models import Conversation
+
+    conversation_id = (
+        Conversation.objects.filter(
+            contact_identity=identity, status__in=("open", "pending", "snoozed")
+        )
+        .order_by("-last_message_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if conversation_id is None:
+        return None, []
+    frames = []
+    for language, _name in settings.LANGUAGES:
+        with translation.override(language):
+            frames.append(
+                (
+                    language,
+                    render_to_string(
+                        "conversations/partials/typing.html", {"conversation_id": conversation_id}
+                    ),
+                )
+            )
+    return conversation_id, frames
+
+
+def _mark_read(identity, message_id):
+    from conversations.services import mark_read_by_visitor
+
+    mark_read_by_visitor(identity, message_id)

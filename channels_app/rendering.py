@@ -1,0 +1,66 @@
+"""Turn a LiveEvent into the HTML fragment one part of its audience receives.
+
+Parts: "list" (agents' conversation lists), "thread" (agents viewing the conversation),
+"user" (one user), "visitor" (the customer's widget). Fragments are the same partials
+the HTTP views render, wrapped as htmx out-of-band swaps, and carry nothing specific to
+one viewer, so one render serves every socket of a group.
+"""
+
+from django.conf import settings
+from django.utils import translation
+
+from conversations import fragments
+
+
+def visitor_language(conversation):
+    return conversation.contact.language or settings.LANGUAGE_CODE
+
+
+def _loaded(event):
+    """Fetch what the fragments need once per event, however many parts render it."""
+    cached = getattr(event, "_fragment_objects", None)
+    if cached is None:
+        cached = fragments.load_for_event(event.conversation_id, event.message_id)
+        event._fragment_objects = cached
+    return cached
+
+
+def _row(event, move):
+    conversation, _message = _loaded(event)
+    return fragments.conversation_row_oob(conversation, move_to_top=move) if conversation else ""
+
+
+def _thread_message(event):
+    _conversation, message = _loaded(event)
+    return fragments.message_oob(message) if message else ""
+
+
+def _visitor_message(event):
+    _conversation, message = _loaded(event)
+    if message is None or not message.is_visible_to_customer:
+        return ""
+    return fragments.visitor_message_oob(message)
+
+
+def _thread_header(event):
+    conversation, _message = _loaded(event)
+    return fragments.thread_header_oob(conversation) if conversation else ""
+
+
+RENDERERS = {
+    ("message.created", "list"): lambda e: _row(e, move=True),
+    ("message.created", "thread"): _thread_message,
+    ("message.created", "visitor"): _visitor_message,
+    ("message.updated", "thread"): _thread_message,
+    ("message.updated", "visitor"): _visitor_message,
+    ("conversation.updated", "list"): lambda e: _row(e, move=False),
+    ("conversation.updated", "thread"): _thread_header,
+}
+
+
+def render(event, part, language):
+    renderer = RENDERERS.get((event.kind, part))
+    if renderer is None:
+        return ""
+    with translation.override(language):
+        return renderer(event)

@@ -1,0 +1,135 @@
+"""Actions on contacts. Every write to contacts goes through here."""
+
+import uuid
+
+import phonenumbers
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from contacts.models import Consent, ConsentState, Contact, ContactIdentity
+
+
+class InvalidPhoneNumber(ValueError):
+    pass
+
+
+def normalise_phone(raw, region=None):
+    """Return the number in E.164, or raise InvalidPhoneNumber with a readable reason."""
+    if not raw:
+        return ""
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhoneNumber(_("“%(raw)s” is not a phone number.") % {"raw": raw}) from exc
+    if not phonenumbers.is_possible_number(parsed):
+        raise InvalidPhoneNumber(_("“%(raw)s” is not a possible phone number.") % {"raw": raw})
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def get_or_create_identity(inbox, external_id, *, name="", email="", phone="", language=""):
+    """The identity for `external_id` on `inbox`, creating it and its contact on first sight.
+
+    Safe under concurrency: the (inbox, external_id) unique constraint decides who wins.
+    """
+    identity = (
+        ContactIdentity.objects.select_related("contact")
+        .filter(inbox=inbox, external_id=external_id)
+        .first()
+    )
+    if identity:
+        return identity, False
+    try:
+        with transaction.atomic():
+            contact = Contact.objects.create(
+                name=name[:200],
+                email=email,
+                phone=normalise_phone(phone) if phone else "",
+                language=language[:8],
+            )
+            identity = ContactIdentity.objects.create(
+                contact=contact, inbox=inbox, external_id=external_id, display_name=name[:200]
+            )
+    except IntegrityError:
+        identity = ContactIdentity.objects.select_related("contact").get(
+            inbox=inbox, external_id=external_id
+        )
+        return identity, False
+    return identity, True
+
+
+def update_contact_details(contact, *, name=None, email=None):
+    """Fill in details a customer gave about themselves (e.g. in the widget form)."""
+    changed = []
+    if name is not None and name != contact.name:
+        contact.name = name[:200]
+        changed.append("name")
+    if email is not None and email != contact.email:
+        contact.email = email
+        changed.append("email")
+    if changed:
+        contact.updated_at = timezone.now()
+        contact.save(update_fields=[*changed, "updated_at"])
+    return contact
+
+
+def record_consent(contact, channel, state, *, source, user=None):
+    if state not in ConsentState.values:
+        raise ValueError(f"Unknown consent state {state!r}")
+    return Consent.objects.create(
+        contact=contact, channel=channel, state=state, source=source, recorded_by=user
+    )
+
+
+def current_consent(contact, channel):
+    """The latest consent state for this channel kind, or None if never recorded."""
+    latest = (
+        Consent.objects.filter(contact=contact, channel=channel)
+        .order_by("-created_at", "-id")
+        .values_list("state", flat=True)
+        .first()
+    )
+    return latest
+
+
+@transaction.atomic
+def anonymise_contact(user, contact):
+    """Remove a contact's personal data; their conversations remain for the record.
+
+    The contact's name, addresses, attributes and channel identities are erased, and the
+    text and files the customer sent are removed from their messages. Replies, notes and
+    the activity log stay so the conversation's history and reports are intact.
+    """
+    from conversations.models import Attachment, Direction, Message
+
+    contact.name = ""
+    contact.email = ""
+    contact.phone = ""
+    contact.custom_attributes = {}
+    contact.language = ""
+    contact.time_zone = ""
+    contact.anonymised_at = timezone.now()
+    contact.updated_at = contact.anonymised_at
+    contact.save(
+        update_fields=[
+            "name",
+            "email",
+            "phone",
+            "custom_attributes",
+            "language",
+            "time_zone",
+            "anonymised_at",
+            "updated_at",
+        ]
+    )
+    for identity in contact.identities.all():
+        identity.external_id = f"anonymised:{uuid.uuid4()}"
+        identity.display_name = ""
+        identity.save(update_fields=["external_id", "display_name"])
+    inbound = Message.objects.filter(conversation__contact=contact, direction=Direction.INBOUND)
+    for attachment in Attachment.objects.filter(message__in=inbound):
+        attachment.file.delete(save=False)
+        attachment.delete()
+    inbound.update(body="", content_attributes={}, is_deleted=True)
+    contact.consents.all().delete()
+    return contact

@@ -1,0 +1,52 @@
+"""Partials shared by HTTP views and live pushes.
+
+Every fragment has a stable id, so swapping it in twice is harmless. The `*_oob`
+variants wrap a partial as an htmx out-of-band swap for websocket pushes and for
+responses that update more than their target.
+"""
+
+from django.db.models import Prefetch
+from django.template.loader import render_to_string
+
+from conversations.models import Attachment, Conversation, Message
+
+
+def conversation_queryset():
+    return Conversation.objects.select_related(
+        "contact", "inbox", "assignee", "last_message", "last_message__author"
+    )
+
+
+def message_queryset():
+    return Message.objects.select_related("author", "conversation__contact").prefetch_related(
+        Prefetch("attachments", queryset=Attachment.objects.order_by("pk"))
+    )
+
+
+def load_for_event(conversation_id, message_id):
+    conversation = (
+        conversation_queryset().filter(pk=conversation_id).first() if conversation_id else None
+    )
+    message = message_queryset().filter(pk=message_id).first() if message_id else None
+    return conversation, message
+
+
+def conversation_row_oob(conversation, *, move_to_top):
+    return render_to_string(
+        "conversations/partials/conversation_row_oob.html",
+        {"conversation": conversation, "move_to_top": move_to_top},
+    )
+
+
+def message_oob(message):
+    return render_to_string("conversations/partials/message_oob.html", {"message": message})
+
+
+def thread_header_oob(conversation):
+    return render_to_string(
+        "conversations/partials/thread_header.html", {"conversation": conversation, "oob": True}
+    )
+
+
+def visitor_message_oob(message):
+    return render_to_string("widget/partials/message_oob.html", {"message": message})

@@ -1,0 +1,306 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from inbox.models import Inbox, InboxKind
+
+
+class Status(models.TextChoices):
+    OPEN = "open", _("Open")
+    PENDING = "pending", _("Pending")
+    SNOOZED = "snoozed", _("Snoozed")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class Priority(models.IntegerChoices):
+    NONE = 0, _("None")
+    LOW = 1, _("Low")
+    MEDIUM = 2, _("Medium")
+    HIGH = 3, _("High")
+    URGENT = 4, _("Urgent")
+
+
+class ConversationQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The one place that says which conversations a user may see."""
+        return self.filter(inbox__in=Inbox.objects.visible_to(user))
+
+
+class Conversation(models.Model):
+    """A thread between one contact and the business on one inbox."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="conversations")
+    # Copied from the inbox so the "one open thread per identity" rule can be a constraint.
+    channel = models.CharField(_("channel"), max_length=32, choices=InboxKind)
+    contact = models.ForeignKey(
+        "contacts.Contact", on_delete=models.PROTECT, related_name="conversations"
+    )
+    contact_identity = models.ForeignKey(
+        "contacts.ContactIdentity",
+        on_delete=models.PROTECT,
+        related_name="conversations",
+        help_text=_("The route back to the customer."),
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.OPEN)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    team = models.ForeignKey(
+        "inbox.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+    )
+    priority = models.PositiveSmallIntegerField(choices=Priority, default=Priority.NONE)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_message_at = models.DateTimeField(default=timezone.now)
+    last_message = models.ForeignKey(
+        "Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("The latest customer-visible message, for the list preview."),
+    )
+    last_customer_message_at = models.DateTimeField(null=True, blank=True)
+    waiting_since = models.DateTimeField(
+        null=True, blank=True, help_text=_("Since when the customer has waited for an answer.")
+    )
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inbox", "contact_identity"],
+                condition=Q(status__in=["open", "pending"]) & ~Q(channel="email"),
+                name="one_active_conversation_per_identity",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["inbox", "status", "-last_message_at", "-id"]),
+            models.Index(fields=["assignee", "status", "-last_message_at", "-id"]),
+            models.Index(fields=["status", "-last_message_at", "-id"]),
+            models.Index(fields=["contact", "-last_message_at"]),
+        ]
+
+    def __str__(self):
+        return f"#{self.number} {self.contact}"
+
+    @property
+    def number(self):
+        """The number people use for a conversation ("#1042"): its primary key."""
+        return self.pk
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", _("Inbound")
+    OUTBOUND = "outbound", _("Outbound")
+
+
+class MessageKind(models.TextChoices):
+    TEXT = "text", _("Text")
+    NOTE = "note", _("Private note")
+    TEMPLATE = "template", _("Template")
+
+
+class AuthorType(models.TextChoices):
+    CONTACT = "contact", _("Contact")
+    AGENT = "agent", _("Agent")
+    SYSTEM = "system", _("System")
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    READ = "read", _("Read")
+    FAILED = "failed", _("Failed")
+    UNKNOWN = "unknown", _("May not have been delivered")
+
+
+# Receipts only ever move a message forward along this order.
+DELIVERY_ORDER = {
+    DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.SENDING: 1,
+    DeliveryStatus.UNKNOWN: 1,
+    DeliveryStatus.FAILED: 1,
+    DeliveryStatus.SENT: 2,
+    DeliveryStatus.DELIVERED: 3,
+    DeliveryStatus.READ: 4,
+}
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    # Copied from the conversation so (inbox, external_id) can be unique.
+    inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="+")
+    direction = models.CharField(max_length=8, choices=Direction)
+    kind = models.CharField(max_length=16, choices=MessageKind, default=MessageKind.TEXT)
+    author_type = models.CharField(max_length=8, choices=AuthorType)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="authored_messages",
+    )
+    body = models.TextField(blank=True)
+    content_attributes = models.JSONField(default=dict, blank=True)
+    in_reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
+    )
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    provider_timestamp = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=DeliveryStatus, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    is_edited = models.BooleanField(default=False)
+    is_deleted = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inbox", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="message_external_id_unique_per_inbox",
+            ),
+        ]
+        indexes = [models.Index(fields=["conversation", "id"])]
+
+    def __str__(self):
+        return f"{self.get_direction_display()} #{self.pk}"
+
+    @property
+    def is_note(self):
+        return self.kind == MessageKind.NOTE
+
+    @property
+    def is_visible_to_customer(self):
+        return self.kind in (MessageKind.TEXT, MessageKind.TEMPLATE)
+
+
+def attachment_path(instance, filename):
+    # Never the customer's file name: a generated name cannot traverse or collide.
+    return f"attachments/{timezone.now():%Y/%m}/{uuid.uuid4().hex}"
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, max_length=255, blank=True)
+    content_type = models.CharField(max_length=120)
+    size = models.PositiveBigIntegerField(default=0)
+    original_name = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+
+    def __str__(self):
+        return self.original_name
+
+    @property
+    def is_image(self):
+        return self.content_type.startswith("image/")
+
+
+class ActivityField(models.TextChoices):
+    STATUS = "status", _("Status")
+    ASSIGNEE = "assignee", _("Assignee")
+    TEAM = "team", _("Team")
+    PRIORITY = "priority", _("Priority")
+    LABEL_ADDED = "label_added", _("Label added")
+    LABEL_REMOVED = "label_removed", _("Label removed")
+
+
+class Activity(models.Model):
+    """One change to a conversation: who changed what, from what, to what, and when."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="activities"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("Empty when the customer or the system made the change."),
+    )
+    field = models.CharField(max_length=16, choices=ActivityField)
+    from_value = models.CharField(max_length=255, blank=True)
+    to_value = models.CharField(max_length=255, blank=True)
+    from_label = models.CharField(max_length=255, blank=True)
+    to_label = models.CharField(max_length=255, blank=True)
+    reason = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("activity")
+        verbose_name_plural = _("activities")
+        indexes = [
+            models.Index(fields=["conversation", "created_at"]),
+            models.Index(fields=["field", "created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.get_field_display()}: {self.from_value} → {self.to_value}"
+
+
+class ConversationRead(models.Model):
+    """How far a user has read a conversation (for unread badges)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="reads")
+    last_read_message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "conversation"], name="one_read_marker")
+        ]
+
+    def __str__(self):
+        return f"{self.user} read #{self.conversation_id} up to {self.last_read_message_id}"
+
+
+class Mention(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="mentions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentions"
+    )
+    is_read = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user"], name="one_mention_per_user")
+        ]
+
+    def __str__(self):
+        return f"@{self.user} in message {self.message_id}"

@@ -1,0 +1,267 @@
+"""Actions on conversations and messages. Services are the only writers.
+
+Each action runs in one transaction, validates user input before writing, and publishes
+its live event and enqueues its follow-up tasks on commit.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from channels_app.events import publish
+from conversations.models import (
+    DELIVERY_ORDER,
+    Activity,
+    ActivityField,
+    AuthorType,
+    Conversation,
+    DeliveryStatus,
+    Direction,
+    Message,
+    MessageKind,
+    Status,
+)
+
+ACTIVE_STATUSES = (Status.OPEN, Status.PENDING, Status.SNOOZED)
+
+
+class ActionRefused(Exception):
+    """An action the user asked for cannot be done; the message says why, for the user."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class InboundResult:
+    message: Message
+    created: bool
+
+
+def _active_conversation(inbox, identity, lock=False):
+    queryset = Conversation.objects.filter(
+        inbox=inbox, contact_identity=identity, status__in=ACTIVE_STATUSES
+    ).order_by("-last_message_at", "-pk")
+    if lock:
+        queryset = queryset.select_for_update()
+    return queryset.first()
+
+
+def _open_conversation_for(inbox, identity, now):
+    """The conversation a new customer message belongs to, started if there is none.
+
+    On messaging channels two first messages at once cannot start two conversations: the
+    partial unique constraint lets one insert win and the other reads the winner.
+    """
+    conversation = _active_conversation(inbox, identity, lock=True)
+    if conversation is not None:
+        return conversation
+    try:
+        with transaction.atomic():
+            return Conversation.objects.create(
+                inbox=inbox,
+                channel=inbox.kind,
+                contact_id=identity.contact_id,
+                contact_identity=identity,
+                status=Status.OPEN,
+                created_at=now,
+                last_message_at=now,
+            )
+    except IntegrityError:
+        conversation = _active_conversation(inbox, identity, lock=True)
+        if conversation is None:
+            raise
+        return conversation
+
+
+@transaction.atomic
+def record_inbound_message(
+    inbox, identity, *, body, external_id=None, provider_timestamp=None, content_attributes=None
+):
+    """Store a customer's message once, in the conversation it belongs to, and go live.
+
+    A message the provider sends again (same external id) is not stored twice: the
+    database's unique constraint decides and the first copy is returned.
+    """
+    now = timezone.now()
+    if external_id:
+        existing = Message.objects.filter(inbox=inbox, external_id=external_id).first()
+        if existing:
+            return InboundResult(existing, created=False)
+    conversation = _open_conversation_for(inbox, identity, now)
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                conversation=conversation,
+                inbox=inbox,
+                direction=Direction.INBOUND,
+                kind=MessageKind.TEXT,
+                author_type=AuthorType.CONTACT,
+                body=body,
+                content_attributes=content_attributes or {},
+                external_id=external_id or None,
+                provider_timestamp=provider_timestamp,
+                created_at=now,
+            )
+    except IntegrityError:
+        return InboundResult(Message.objects.get(inbox=inbox, external_id=external_id), False)
+
+    changed = ["last_message_at", "last_message", "last_customer_message_at"]
+    conversation.last_message_at = now
+    conversation.last_message = message
+    conversation.last_customer_message_at = now
+    if conversation.waiting_since is None:
+        conversation.waiting_since = now
+        changed.append("waiting_since")
+    if conversation.status == Status.SNOOZED:
+        _record_activity(
+            conversation,
+            None,
+            ActivityField.STATUS,
+            conversation.status,
+            Status.OPEN,
+            reason="customer_message",
+        )
+        conversation.status = Status.OPEN
+        conversation.snoozed_until = None
+        changed += ["status", "snoozed_until"]
+    conversation.save(update_fields=changed)
+    publish(
+        "message.created",
+        message=message,
+        visitor=inbox.kind == "web_widget",
+    )
+    return InboundResult(message, created=True)
+
+
+def _clean_body(body):
+    body = (body or "").strip()
+    if not body:
+        raise ActionRefused(_("Write a message before sending."))
+    if len(body) > settings.REPLY_MAX_LENGTH:
+        raise ActionRefused(
+            _("This message is too long: %(length)s characters, at most %(max)s.")
+            % {"length": len(body), "max": settings.REPLY_MAX_LENGTH}
+        )
+    return body
+
+
+@transaction.atomic
+def send_reply(user, conversation, body):
+    """Save an agent's reply as queued and have it sent on the customer's channel."""
+    body = _clean_body(body)
+    if not conversation.inbox.is_active:
+        raise ActionRefused(_("This inbox is disconnected; replies cannot be sent."))
+    now = timezone.now()
+    message = Message.objects.create(
+        conversation=conversation,
+        inbox_id=conversation.inbox_id,
+        direction=Direction.OUTBOUND,
+        kind=MessageKind.TEXT,
+        author_type=AuthorType.AGENT,
+        author=user,
+        body=body,
+        created_at=now,
+        status=DeliveryStatus.QUEUED,
+        status_changed_at=now,
+    )
+    conversation.last_message_at = now
+    conversation.last_message = message
+    conversation.waiting_since = None
+    changed = ["last_message_at", "last_message", "waiting_since"]
+    if conversation.first_response_at is None:
+        conversation.first_response_at = now
+        changed.append("first_response_at")
+    conversation.save(update_fields=changed)
+    publish("message.created", message=message)
+
+    from inbox.tasks import deliver_message
+
+    transaction.on_commit(lambda: deliver_message.delay(message.pk))
+    return message
+
+
+def deliver_outbound_message(message_id):
+    """Hand a queued message to its provider: queued → sending → sent (or failed).
+
+    Runs in a task. A message that is no longer queued (already taken by another worker,
+    or sent) is left alone, so a redelivered task never sends twice.
+    """
+    from inbox.providers import adapter_for
+
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update()
+            .select_related("conversation__inbox", "conversation__contact_identity")
+            .filter(pk=message_id)
+            .first()
+        )
+        if message is None or message.status != DeliveryStatus.QUEUED:
+            return message
+        _set_status(message, DeliveryStatus.SENDING)
+    adapter = adapter_for(message.conversation.inbox)
+    result = adapter.send_message(message)
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message_id)
+        if result.external_id:
+            message.external_id = result.external_id
+            message.save(update_fields=["external_id"])
+        _set_status(message, DeliveryStatus.SENT)
+        publish("message.updated", message=message, visitor=adapter.delivers_through_live_events)
+    return message
+
+
+def _set_status(message, status, error_code="", error_message=""):
+    message.status = status
+    message.status_changed_at = timezone.now()
+    message.error_code = error_code
+    message.error_message = error_message
+    message.save(update_fields=["status", "status_changed_at", "error_code", "error_message"])
+
+
+def apply_delivery_status(message, status):
+    """Move a message forward to a receipt's state; a receipt never moves it back."""
+    current = DELIVERY_ORDER.get(message.status, -1)
+    if message.status in (DeliveryStatus.UNKNOWN, DeliveryStatus.FAILED):
+        current = -1
+    if DELIVERY_ORDER[status] <= current:
+        return False
+    _set_status(message, status)
+    return True
+
+
+@transaction.atomic
+def mark_read_by_visitor(identity, up_to_message_id):
+    """The widget showed the visitor our messages up to this one: they are read."""
+    messages = list(
+        Message.objects.select_for_update()
+        .filter(
+            conversation__contact_identity=identity,
+            direction=Direction.OUTBOUND,
+            kind__in=(MessageKind.TEXT, MessageKind.TEMPLATE),
+            pk__lte=up_to_message_id,
+            status__in=(DeliveryStatus.SENT, DeliveryStatus.DELIVERED),
+        )
+        .order_by("pk")
+    )
+    for message in messages:
+        if apply_delivery_status(message, DeliveryStatus.READ):
+            publish("message.updated", message=message, visitor=True)
+    return len(messages)
+
+
+def _record_activity(conversation, actor, field, from_value, to_value, reason="", labels=("", "")):
+    return Activity.objects.create(
+        conversation=conversation,
+        actor=actor,
+        field=field,
+        from_value=str(from_value or ""),
+        to_value=str(to_value or ""),
+        from_label=labels[0],
+        to_label=labels[1],
+        reason=reason,
+    )

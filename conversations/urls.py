@@ -1,0 +1,13 @@
+from django.urls import path
+
+from conversations import views
+
+app_name = "conversations"
+
+urlpatterns = [
+    path("", views.workspace, name="inbox"),
+    path("conversations/", views.conversation_list_page, name="list_page"),
+    path("conversations/<int:pk>/", views.workspace, name="detail"),
+    path("conversations/<int:pk>/messages/", views.older_messages, name="older_messages"),
+    path("conversations/<int:pk>/reply/", views.reply, name="reply"),
+]

@@ -1,0 +1,10 @@
+from inbox.providers.web_widget import WebWidgetAdapter
+
+ADAPTERS = {adapter.kind: adapter for adapter in (WebWidgetAdapter,)}
+
+
+def adapter_for(inbox):
+    try:
+        return ADAPTERS[inbox.kind](inbox)
+    except KeyError as exc:
+        raise LookupError(f"No provider adapter for inbox kind {inbox.kind!r}") from exc

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from inbox import widget
+
+urlpatterns = [
+    path("", include("conversations.urls")),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("widget.js", widget.widget_script, name="widget_script"),
+    path("widget/demo/", widget.demo_page, name="widget_demo"),
+    path("widget/<str:inbox_token>/", widget.widget_page, name="widget_page"),
+    path("widget/<str:inbox_token>/sessions/", widget.create_session, name="widget_session"),
+    path("widget/<str:inbox_token>/messages/", widget.visitor_messages, name="widget_messages"),
+    path("widget/<str:inbox_token>/profile/", widget.visitor_profile, name="widget_profile"),
+]

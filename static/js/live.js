@@ -1,0 +1,160 @@
+/* Switchboard live updates, shared by the agent workspace and the website widget.
+ *
+ * The server sends htmx out-of-band fragments over the websocket (htmx ws extension).
+ * Each frame starts with "<!-- live-event ID PART -->". This script
+ *  - skips frames it has applied already (catch-up may resend a few),
+ *  - on every (re)connect tells the server the last event id it applied,
+ *  - swaps fragments by id: a repeated or late fragment replaces, never duplicates,
+ *  - shows the connection state, and formats times in the viewer's time zone.
+ */
+(function () {
+  "use strict";
+  var FRAME = /^<!-- live-event (\d+) (\w+) -->/;
+  var applied = new Set();
+  var appliedOrder = [];
+  var live = null;
+  var lastEventId = 0;
+  var socket = null;
+  var listeners = { open: [] };
+
+  function remember(key) {
+    applied.add(key);
+    appliedOrder.push(key);
+    if (appliedOrder.length > 5000) { applied.delete(appliedOrder.shift()); }
+  }
+
+  function setConnection(state) {
+    var el = document.getElementById("connection-status");
+    if (!el) { return; }
+    el.dataset.state = state;
+    el.textContent = el.dataset["label" + state.charAt(0).toUpperCase() + state.slice(1)] || {
+      online: "Live", connecting: "Connecting…", reconnecting: "Reconnecting… new messages will appear when you are back online."
+    }[state];
+  }
+
+  document.addEventListener("htmx:wsOpen", function (event) {
+    socket = event.detail.socketWrapper;
+    var resume = { type: "resume", last_event_id: lastEventId };
+    var source = event.target.closest ? event.target.closest("[data-live]") : null;
+    if (source && source.dataset.visitorToken) { resume.token = source.dataset.visitorToken; }
+    socket.send(JSON.stringify(resume));
+    setConnection("online");
+    listeners.open.forEach(function (fn) { fn(socket); });
+  });
+  document.addEventListener("htmx:wsClose", function () { setConnection("reconnecting"); });
+  document.addEventListener("htmx:wsError", function () { setConnection("reconnecting"); });
+
+  document.addEventListener("htmx:wsBeforeMessage", function (event) {
+    var match = FRAME.exec(event.detail.message);
+    if (!match) { return; }
+    var key = match[1] + ":" + match[2];
+    if (applied.has(key)) { event.preventDefault(); return; }
+    remember(key);
+    lastEventId = Math.max(lastEventId, Number(match[1]));
+  });
+
+  function rowMatchesView(row) {
+    var list = document.getElementById("conversation-list");
+    if (!list || row.dataset.status !== "open") { return false; }
+    var me = document.body.dataset.userId;
+    var view = list.dataset.view;
+    if (view === "mine") { return row.dataset.assignee === me; }
+    if (view === "unassigned") { return row.dataset.assignee === ""; }
+    return true;
+  }
+
+  // Upsert by id. data-upsert="replace": update in place if present, else insert.
+  // data-upsert="move": take the old copy out and insert the new one (a row moving up).
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var wrapper = event.detail.fragment;
+    if (!wrapper || !wrapper.dataset || !wrapper.dataset.upsert) { return; }
+    var item = wrapper.firstElementChild;
+    if (!item || !item.id) { return; }
+    var existing = document.getElementById(item.id);
+    var isRow = wrapper.hasAttribute("data-list-row");
+    if (isRow && !rowMatchesView(item)) {
+      if (existing) { existing.remove(); }
+      event.detail.shouldSwap = false;
+      return;
+    }
+    if (!existing) { return; }
+    if (wrapper.dataset.upsert === "move") {
+      existing.remove();
+      return;
+    }
+    existing.replaceWith(item);
+    htmx.process(item);
+    event.detail.shouldSwap = false;
+    document.dispatchEvent(new CustomEvent("switchboard:swapped", { detail: { elt: item } }));
+  });
+
+  // Times: the server renders UTC; show them in the viewer's zone and language.
+  var zone = document.body.dataset.timeZone || undefined;
+  var lang = document.documentElement.lang || undefined;
+  function formatter(options) {
+    try { return new Intl.DateTimeFormat(lang, Object.assign({ timeZone: zone }, options)); }
+    catch (e) { return new Intl.DateTimeFormat(lang, options); }
+  }
+  var formats = {
+    time: formatter({ hour: "2-digit", minute: "2-digit" }),
+    date: formatter({ year: "numeric", month: "short", day: "numeric" }),
+    day: formatter({ weekday: "short", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" })
+  };
+  function elapsed(date) {
+    var seconds = Math.max(0, (Date.now() - date.getTime()) / 1000);
+    if (seconds < 60) { return "<1m"; }
+    if (seconds < 3600) { return Math.floor(seconds / 60) + "m"; }
+    if (seconds < 86400) { return Math.floor(seconds / 3600) + "h " + Math.floor((seconds % 3600) / 60) + "m"; }
+    return Math.floor(seconds / 86400) + "d";
+  }
+  function formatTime(el) {
+    var date = new Date(el.getAttribute("datetime"));
+    if (isNaN(date)) { return; }
+    var kind = el.dataset.format;
+    if (kind === "elapsed") { el.textContent = elapsed(date); return; }
+    if (kind === "short") {
+      var sameDay = formats.date.format(date) === formats.date.format(new Date());
+      el.textContent = sameDay ? formats.time.format(date) : formats.date.format(date);
+      return;
+    }
+    el.textContent = (formats[kind] || formats.time).format(date);
+    el.title = formats.day.format(date);
+  }
+  function formatTimes(root) {
+    (root || document).querySelectorAll("time[datetime][data-format]").forEach(formatTime);
+  }
+
+  // Fragments that say how long they live (typing indicators) clear themselves.
+  function expire(root) {
+    (root || document).querySelectorAll("[data-expires]").forEach(function (el) {
+      clearTimeout(el._expiry);
+      el._expiry = setTimeout(function () { el.textContent = ""; }, Number(el.dataset.expires));
+    });
+  }
+
+  function afterSwap(root) { formatTimes(root); expire(root); }
+  document.addEventListener("htmx:afterSettle", function (event) { afterSwap(event.detail.elt); });
+  document.addEventListener("htmx:oobAfterSwap", function () { afterSwap(document); });
+  document.addEventListener("switchboard:swapped", function (event) { afterSwap(event.detail.elt.parentNode); });
+  document.addEventListener("htmx:load", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "live-resync") {
+      document.dispatchEvent(new CustomEvent("switchboard:resync"));
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    live = document.querySelector("[data-live]");
+    if (live) { lastEventId = Number(live.dataset.lastEventId || 0); }
+    formatTimes(document);
+    setInterval(function () {
+      document.querySelectorAll("time[data-format='elapsed']").forEach(formatTime);
+    }, 30000);
+  });
+
+  window.SwitchboardLive = {
+    onOpen: function (fn) { listeners.open.push(fn); if (socket) { fn(socket); } },
+    send: function (data) { if (socket) { socket.send(JSON.stringify(data)); } },
+    setLastEventId: function (id) { lastEventId = Math.max(lastEventId, Number(id) || 0); },
+    formatTimes: formatTimes
+  };
+})();
