@@ -22,3 +22,16 @@ def access_conversation(user, pk, queryset=None):
 
 def can_see_conversation(user, conversation):
     return Conversation.objects.visible_to(user).filter(pk=conversation.pk).exists()
+
+
+def users_who_can_see(conversation):
+    """Active users who may see this conversation: its inbox's members, supervisors, admins."""
+    from django.db.models import Q
+
+    from inbox.models import Role, User
+
+    return (
+        User.objects.filter(is_active=True)
+        .filter(Q(role__in=(Role.SUPERVISOR, Role.ADMIN)) | Q(inboxes=conversation.inbox_id))
+        .distinct()
+    )

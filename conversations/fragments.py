@@ -42,9 +42,19 @@ def message_oob(message):
     return render_to_string("conversations/partials/message_oob.html", {"message": message})
 
 
+def thread_header_context(conversation):
+    from conversations.access import users_who_can_see
+
+    return {
+        "conversation": conversation,
+        "assignable_users": list(users_who_can_see(conversation).order_by("display_name")),
+    }
+
+
 def thread_header_oob(conversation):
     return render_to_string(
-        "conversations/partials/thread_header.html", {"conversation": conversation, "oob": True}
+        "conversations/partials/thread_header.html",
+        {**thread_header_context(conversation), "oob": True},
     )
 
 

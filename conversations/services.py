@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from channels_app.events import publish
+from conversations.access import users_who_can_see
 from conversations.models import (
     DELIVERY_ORDER,
     Activity,
@@ -20,6 +21,7 @@ from conversations.models import (
     Conversation,
     DeliveryStatus,
     Direction,
+    Mention,
     Message,
     MessageKind,
     Status,
@@ -252,6 +254,72 @@ def mark_read_by_visitor(identity, up_to_message_id):
         if apply_delivery_status(message, DeliveryStatus.READ):
             publish("message.updated", message=message, visitor=True)
     return len(messages)
+
+
+@transaction.atomic
+def assign_conversation(user, conversation, assignee):
+    """Give the conversation to `assignee` (None to unassign); only to someone who can see it."""
+    if assignee is not None and not users_who_can_see(conversation).filter(pk=assignee.pk).exists():
+        raise ActionRefused(
+            _("%(name)s cannot see this inbox, so the conversation cannot be assigned to them.")
+            % {"name": assignee.display_name}
+        )
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if conversation.assignee_id == (assignee.pk if assignee else None):
+        return conversation
+    previous = conversation.assignee
+    _record_activity(
+        conversation,
+        user,
+        ActivityField.ASSIGNEE,
+        previous.pk if previous else "",
+        assignee.pk if assignee else "",
+        labels=(
+            previous.display_name if previous else "",
+            assignee.display_name if assignee else "",
+        ),
+    )
+    conversation.assignee = assignee
+    conversation.save(update_fields=["assignee"])
+    publish("conversation.updated", conversation=conversation)
+    return conversation
+
+
+@transaction.atomic
+def add_note(user, conversation, body, mentioned_users=()):
+    """A private note for colleagues: never sent to the customer.
+
+    Only users who can see the conversation can be mentioned; each one is notified.
+    """
+    body = _clean_body(body)
+    mentioned_users = list(mentioned_users)
+    allowed = set(
+        users_who_can_see(conversation)
+        .filter(pk__in=[u.pk for u in mentioned_users])
+        .values_list("pk", flat=True)
+    )
+    for mentioned in mentioned_users:
+        if mentioned.pk not in allowed:
+            raise ActionRefused(
+                _("%(name)s cannot see this conversation, so they cannot be mentioned.")
+                % {"name": mentioned.display_name}
+            )
+    note = Message.objects.create(
+        conversation=conversation,
+        inbox_id=conversation.inbox_id,
+        direction=Direction.OUTBOUND,
+        kind=MessageKind.NOTE,
+        author_type=AuthorType.AGENT,
+        author=user,
+        body=body,
+    )
+    Mention.objects.bulk_create(
+        [Mention(message=note, user=mentioned) for mentioned in mentioned_users]
+    )
+    publish("message.created", message=note)
+    for mentioned in mentioned_users:
+        publish("mention.created", message=note, user=mentioned, agents=False)
+    return note
 
 
 def _record_activity(conversation, actor, field, from_value, to_value, reason="", labels=("", "")):

@@ -10,4 +10,5 @@ urlpatterns = [
     path("conversations/<int:pk>/", views.workspace, name="detail"),
     path("conversations/<int:pk>/messages/", views.older_messages, name="older_messages"),
     path("conversations/<int:pk>/reply/", views.reply, name="reply"),
+    path("conversations/<int:pk>/assign/", views.assign, name="assign"),
 ]

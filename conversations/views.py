@@ -6,8 +6,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from channels_app.models import LiveEvent
-from conversations import queries, services
-from conversations.access import access_conversation
+from conversations import fragments, queries, services
+from conversations.access import access_conversation, users_who_can_see
 from conversations.fragments import conversation_queryset
 
 VIEWS = {
@@ -46,6 +46,7 @@ def workspace(request, pk=None):
     }
     if conversation is not None:
         context.update(queries.thread_context(conversation))
+        context.update(fragments.thread_header_context(conversation))
     if request.htmx and request.htmx.target == "thread-pane" and conversation is not None:
         return render(request, "conversations/partials/thread.html", context)
     if request.htmx and request.htmx.target == "list-pane":
@@ -89,4 +90,24 @@ def reply(request, pk):
         request,
         "conversations/partials/reply_sent.html",
         {"conversation": conversation, "message": message},
+    )
+
+
+@require_POST
+def assign(request, pk):
+    conversation = access_conversation(request.user, pk, conversation_queryset())
+    assignee_id = request.POST.get("assignee", "")
+    assignee = None
+    if assignee_id:
+        assignee = users_who_can_see(conversation).filter(pk=assignee_id).first()
+        if assignee is None:
+            return HttpResponseBadRequest(_("Choose someone who can see this conversation."))
+    try:
+        conversation = services.assign_conversation(request.user, conversation, assignee)
+    except services.ActionRefused as refusal:
+        return HttpResponseBadRequest(refusal.message)
+    return render(
+        request,
+        "conversations/partials/thread_header.html",
+        fragments.thread_header_context(conversation_queryset().get(pk=conversation.pk)),
     )

@@ -99,8 +99,8 @@ def start_live_app(database_url, tmp_dir):
             command,
             cwd=ROOT,
             env=env,
-            stdout=open(logs / f"{name}.log", "wb"),
-            stderr=subprocess.STDOUT,  # noqa: SIM115
+            stdout=open(logs / f"{name}.log", "wb"),  # noqa: SIM115 - lives as long as the process
+            stderr=subprocess.STDOUT,
         )
         for name, command in commands.items()
     }

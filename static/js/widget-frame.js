@@ -97,7 +97,12 @@
     }
   }
   document.addEventListener("visibilitychange", reportRead);
-  document.addEventListener("htmx:oobAfterSwap", function () { scrollToBottom(); reportRead(); });
+  function clearTyping() { document.getElementById("widget-typing").textContent = ""; }
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    if (event.target === messages) { clearTyping(); }
+    scrollToBottom();
+    reportRead();
+  });
   document.addEventListener("switchboard:swapped", function () { scrollToBottom(); reportRead(); });
   document.addEventListener("switchboard:resync", function () {
     messages.textContent = "";

@@ -97,6 +97,11 @@
   }
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
+    var text = (event.detail.xhr.responseText || "").trim();
+    if ((status === 400 || status === 422) && text && text.length < 300 && text.charAt(0) !== "<") {
+      flash(text);
+      return;
+    }
     flash(status === 404 ? "That conversation is not available to you."
       : status === 403 ? "You are not allowed to do that."
       : "Something went wrong (" + status + "). Try again in a moment.");
