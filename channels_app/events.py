@@ -69,42 +69,32 @@ def frame_html(event_id, part, html):
 
 
 def frames_for(event):
-    """Render an event once per part and language, addressed to its groups."""
+    """Render an event once per part and language, addressed to its groups.
+
+    A generator, so the first group's frame goes out before the last one is rendered.
+    """
     languages = [code for code, _name in settings.LANGUAGES]
-    frames = []
     if event.inbox_id:
         for language in languages:
-            rendered = rendering.render(event, "list", language)
-            if rendered:
-                frames.append(
-                    Frame(
-                        inbox_group(event.inbox_id, language),
-                        frame_html(event.pk, "list", rendered),
-                    )
-                )
-            rendered = rendering.render(event, "thread", language)
-            if rendered:
-                frames.append(
-                    Frame(
-                        conversation_group(event.conversation_id, language),
-                        frame_html(event.pk, "thread", rendered),
-                    )
-                )
+            for part, group in (
+                ("list", inbox_group(event.inbox_id, language)),
+                ("thread", conversation_group(event.conversation_id, language)),
+            ):
+                rendered = rendering.render(event, part, language)
+                if rendered:
+                    yield Frame(group, frame_html(event.pk, part, rendered))
     if event.user_id:
         rendered = rendering.render(event, "user", event.user.language)
         if rendered:
-            frames.append(Frame(user_group(event.user_id), frame_html(event.pk, "user", rendered)))
+            yield Frame(user_group(event.user_id), frame_html(event.pk, "user", rendered))
     if event.visible_to_visitor and event.conversation_id:
         conversation = event.conversation
         rendered = rendering.render(event, "visitor", rendering.visitor_language(conversation))
         if rendered:
-            frames.append(
-                Frame(
-                    visitor_group(conversation.contact_identity_id),
-                    frame_html(event.pk, "visitor", rendered),
-                )
+            yield Frame(
+                visitor_group(conversation.contact_identity_id),
+                frame_html(event.pk, "visitor", rendered),
             )
-    return frames
 
 
 def broadcast(event_id):
