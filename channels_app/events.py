@@ -23,7 +23,9 @@ from channels_app.models import LiveEvent
 logger = logging.getLogger(__name__)
 
 
-def publish(kind, *, conversation=None, message=None, user=None, agents=True, visitor=False):
+def publish(
+    kind, *, conversation=None, message=None, activity=None, user=None, agents=True, visitor=False
+):
     """Record a live event and broadcast it once the current transaction commits.
 
     `agents`: the agents who may see the conversation's inbox get it.
@@ -37,6 +39,7 @@ def publish(kind, *, conversation=None, message=None, user=None, agents=True, vi
         inbox_id=conversation.inbox_id if (agents and conversation) else None,
         conversation=conversation,
         message=message,
+        activity=activity,
         user=user,
         visible_to_visitor=visitor,
     )

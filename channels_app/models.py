@@ -28,6 +28,9 @@ class LiveEvent(models.Model):
     message = models.ForeignKey(
         "conversations.Message", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    activity = models.ForeignKey(
+        "conversations.Activity", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     visible_to_visitor = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 

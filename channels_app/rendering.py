@@ -44,7 +44,12 @@ def _visitor_message(event):
 
 def _thread_header(event):
     conversation, _message = _loaded(event)
-    return fragments.thread_header_oob(conversation) if conversation else ""
+    if conversation is None:
+        return ""
+    html = fragments.thread_header_oob(conversation)
+    if event.activity_id:
+        html += fragments.activity_oob(event.activity)
+    return html
 
 
 RENDERERS = {

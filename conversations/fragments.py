@@ -14,7 +14,7 @@ from conversations.models import Attachment, Conversation, Message
 def conversation_queryset():
     return Conversation.objects.select_related(
         "contact", "inbox", "assignee", "last_message", "last_message__author"
-    )
+    ).prefetch_related("labels")
 
 
 def message_queryset():
@@ -44,10 +44,16 @@ def message_oob(message):
 
 def thread_header_context(conversation):
     from conversations.access import users_who_can_see
+    from conversations.models import Label, Priority
+    from inbox.models import Team
 
     return {
         "conversation": conversation,
         "assignable_users": list(users_who_can_see(conversation).order_by("display_name")),
+        "teams": list(Team.objects.order_by("name")),
+        "labels": list(Label.objects.order_by("name")),
+        "conversation_labels": list(conversation.labels.all()),
+        "priorities": Priority.choices,
     }
 
 
@@ -56,6 +62,10 @@ def thread_header_oob(conversation):
         "conversations/partials/thread_header.html",
         {**thread_header_context(conversation), "oob": True},
     )
+
+
+def activity_oob(activity):
+    return render_to_string("conversations/partials/activity_oob.html", {"activity": activity})
 
 
 def visitor_message_oob(message):

@@ -24,6 +24,23 @@ class Priority(models.IntegerChoices):
     URGENT = 4, _("Urgent")
 
 
+class Label(models.Model):
+    """A tag agents put on conversations and contacts ("billing", "vip")."""
+
+    name = models.CharField(_("name"), max_length=60, unique=True)
+    color = models.CharField(
+        _("colour"), max_length=7, default="#64748b", help_text=_("Hex colour, e.g. #2563eb")
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("label")
+        verbose_name_plural = _("labels")
+
+    def __str__(self):
+        return self.name
+
+
 class ConversationQuerySet(models.QuerySet):
     def visible_to(self, user):
         """The one place that says which conversations a user may see."""
@@ -63,6 +80,7 @@ class Conversation(models.Model):
         related_name="conversations",
     )
     priority = models.PositiveSmallIntegerField(choices=Priority, default=Priority.NONE)
+    labels = models.ManyToManyField(Label, blank=True, related_name="conversations")
     created_at = models.DateTimeField(default=timezone.now)
     last_message_at = models.DateTimeField(default=timezone.now)
     last_message = models.ForeignKey(
@@ -268,6 +286,21 @@ class Activity(models.Model):
 
     def __str__(self):
         return f"{self.get_field_display()}: {self.from_value} → {self.to_value}"
+
+    def _display(self, value, label):
+        if self.field == ActivityField.STATUS and value in Status.values:
+            return Status(value).label
+        if self.field == ActivityField.PRIORITY and value.isdigit():
+            return Priority(int(value)).label
+        return label or value
+
+    @property
+    def from_display(self):
+        return self._display(self.from_value, self.from_label)
+
+    @property
+    def to_display(self):
+        return self._display(self.to_value, self.to_label)
 
 
 class ConversationRead(models.Model):

@@ -2,14 +2,41 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
+from django.http import Http404
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
 
 from conversations.fragments import conversation_queryset, message_queryset
-from conversations.models import Activity, Conversation, Status
+from conversations.models import Activity, Conversation, Label, Status
+from inbox.models import Inbox, Team
 
 PAGE_SIZE = 50
 THREAD_PAGE_SIZE = 50
+
+FIXED_VIEWS = {
+    "mine": _("Mine"),
+    "unassigned": _("Unassigned"),
+    "all": _("All"),
+    "mentions": _("Mentions"),
+}
+SORTS = {
+    "newest": _("Newest"),
+    "waiting": _("Longest waiting"),
+    "priority": _("Priority"),
+}
+STATUSES = [(value, label) for value, label in Status.choices]
+
+
+@dataclass
+class ListView:
+    """Which conversations a list shows: a view, a status tab and a sort order."""
+
+    key: str
+    title: str
+    condition: Q
+    status: str
+    sort: str
 
 
 @dataclass
@@ -18,46 +45,138 @@ class ConversationPage:
     next_cursor: str | None
 
 
-def view_filter(user, view):
-    if view == "mine":
-        return Q(assignee=user)
-    if view == "unassigned":
-        return Q(assignee__isnull=True)
-    return Q()
+def resolve_view(user, key, status="open", sort="newest"):
+    """Turn request parameters into a ListView; an inbox, team or label must be visible."""
+    status = status if status in Status.values else Status.OPEN
+    sort = sort if sort in SORTS else "newest"
+    if key in FIXED_VIEWS:
+        condition = {
+            "mine": Q(assignee=user),
+            "unassigned": Q(assignee__isnull=True),
+            "all": Q(),
+            "mentions": Q(messages__mentions__user=user),
+        }[key]
+        return ListView(key, FIXED_VIEWS[key], condition, status, sort)
+    kind, _sep, pk = key.partition("-")
+    if not pk.isdigit():
+        raise Http404("No such view.")
+    if kind == "inbox":
+        inbox = Inbox.objects.visible_to(user).filter(pk=pk).first()
+        if inbox:
+            return ListView(key, inbox.name, Q(inbox=inbox), status, sort)
+    elif kind == "team":
+        team = Team.objects.filter(pk=pk).first()
+        if team:
+            return ListView(key, team.name, Q(team=team), status, sort)
+    elif kind == "label":
+        label = Label.objects.filter(pk=pk).first()
+        if label:
+            return ListView(key, label.name, Q(labels=label), status, sort)
+    raise Http404("No such view.")
 
 
-def view_counts(user):
-    """Open conversations per navigation view, in one query."""
-    open_visible = Conversation.objects.visible_to(user).filter(status=Status.OPEN)
-    return open_visible.aggregate(
-        mine=Count("pk", filter=Q(assignee=user)),
-        unassigned=Count("pk", filter=Q(assignee__isnull=True)),
-        all=Count("pk"),
-    )
+ORDERINGS = {
+    "newest": ("-last_message_at", "-pk"),
+    "waiting": (F("waiting_since").asc(nulls_last=True), "pk"),
+    "priority": ("-priority", "-last_message_at", "-pk"),
+}
+
+
+def _cursor_of(conversation, sort):
+    if sort == "waiting":
+        stamp = conversation.waiting_since.isoformat() if conversation.waiting_since else "none"
+        return f"{stamp}_{conversation.pk}"
+    stamp = conversation.last_message_at.isoformat()
+    if sort == "priority":
+        return f"{conversation.priority}_{stamp}_{conversation.pk}"
+    return f"{stamp}_{conversation.pk}"
+
+
+def _after_cursor(sort, cursor):
+    """The keyset condition for rows after `cursor` in this sort order, or None if invalid."""
+    parts = (cursor or "").split("_")
+    if not parts[-1].isdigit():
+        return None
+    pk = int(parts[-1])
+    if sort == "waiting" and len(parts) == 2:
+        if parts[0] == "none":
+            return Q(waiting_since__isnull=True, pk__gt=pk)
+        moment = parse_datetime(parts[0])
+        if moment is None:
+            return None
+        return (
+            Q(waiting_since__gt=moment)
+            | Q(waiting_since=moment, pk__gt=pk)
+            | Q(waiting_since__isnull=True)
+        )
+    if sort == "priority" and len(parts) == 3 and parts[0].isdigit():
+        priority, moment = int(parts[0]), parse_datetime(parts[1])
+        if moment is None:
+            return None
+        return (
+            Q(priority__lt=priority)
+            | Q(priority=priority, last_message_at__lt=moment)
+            | Q(priority=priority, last_message_at=moment, pk__lt=pk)
+        )
+    if sort == "newest" and len(parts) == 2:
+        moment = parse_datetime(parts[0])
+        if moment is None:
+            return None
+        return Q(last_message_at__lt=moment) | Q(last_message_at=moment, pk__lt=pk)
+    return None
 
 
 def conversation_page(user, view, before=None):
-    """Open conversations, newest activity first, cursor-paginated on (last_message_at, id)."""
+    """One page of a list view, cursor-paginated in its sort order."""
     queryset = (
         conversation_queryset()
         .visible_to(user)
-        .filter(view_filter(user, view), status=Status.OPEN)
-        .order_by("-last_message_at", "-pk")
+        .filter(view.condition, status=view.status)
+        .order_by(*ORDERINGS[view.sort])
     )
+    if view.key == "mentions":
+        queryset = queryset.distinct()
     if before:
-        stamp, _sep, pk = before.rpartition("_")
-        moment = parse_datetime(stamp)
-        if moment is not None and pk.isdigit():
-            queryset = queryset.filter(
-                Q(last_message_at__lt=moment) | Q(last_message_at=moment, pk__lt=int(pk))
-            )
+        after = _after_cursor(view.sort, before)
+        if after is not None:
+            queryset = queryset.filter(after)
     rows = list(queryset[: PAGE_SIZE + 1])
     next_cursor = None
     if len(rows) > PAGE_SIZE:
         rows = rows[:PAGE_SIZE]
-        last = rows[-1]
-        next_cursor = f"{last.last_message_at.isoformat()}_{last.pk}"
+        next_cursor = _cursor_of(rows[-1], view.sort)
     return ConversationPage(rows, next_cursor)
+
+
+def navigation(user):
+    """The left pane: fixed views, visible inboxes, teams and labels with open counts."""
+    visible = Conversation.objects.visible_to(user).filter(status=Status.OPEN)
+    # distinct: the mentions filter joins messages, which would count a row per message.
+    counts = visible.aggregate(
+        mine=Count("pk", filter=Q(assignee=user), distinct=True),
+        unassigned=Count("pk", filter=Q(assignee__isnull=True), distinct=True),
+        all=Count("pk", distinct=True),
+        mentions=Count(
+            "pk",
+            filter=Q(messages__mentions__user=user, messages__mentions__is_read=False),
+            distinct=True,
+        ),
+    )
+    per_inbox = dict(visible.values_list("inbox").annotate(n=Count("pk")).order_by())
+    return {
+        "fixed": [(key, title, counts[key]) for key, title in FIXED_VIEWS.items()],
+        "inboxes": [
+            (f"inbox-{inbox.pk}", inbox.name, per_inbox.get(inbox.pk, 0))
+            for inbox in Inbox.objects.visible_to(user).only("pk", "name")
+        ],
+        "teams": [(f"team-{team.pk}", team.name) for team in Team.objects.only("pk", "name")],
+        "labels": [(f"label-{label.pk}", label.name) for label in Label.objects.all()],
+    }
+
+
+def view_counts(user):
+    """Open conversations per fixed view, in one query."""
+    return {key: count for key, _title, count in navigation(user)["fixed"]}
 
 
 def thread_context(conversation, before=None):
@@ -69,14 +188,16 @@ def thread_context(conversation, before=None):
     has_older = len(messages) > THREAD_PAGE_SIZE
     messages = list(reversed(messages[:THREAD_PAGE_SIZE]))
     activities = Activity.objects.filter(conversation=conversation).select_related("actor")
-    if messages:
-        if has_older:
-            activities = activities.filter(created_at__gte=messages[0].created_at)
-        if before is not None:
-            activities = activities.filter(created_at__lt=messages[-1].created_at)
+    if has_older and messages:
+        activities = activities.filter(created_at__gte=messages[0].created_at)
+    if before is not None:
+        newer = message_queryset().filter(pk=before).values_list("created_at", flat=True).first()
+        if newer is not None:
+            activities = activities.filter(created_at__lt=newer)
+    activities = list(activities.order_by("-created_at")[: THREAD_PAGE_SIZE * 2])
     items = sorted(
         [("message", m.created_at, m) for m in messages]
-        + [("activity", a.created_at, a) for a in activities[: THREAD_PAGE_SIZE * 2]],
+        + [("activity", a.created_at, a) for a in activities],
         key=lambda item: item[1],
     )
     return {

@@ -24,6 +24,7 @@ from conversations.models import (
     Mention,
     Message,
     MessageKind,
+    Priority,
     Status,
 )
 
@@ -54,14 +55,41 @@ def _active_conversation(inbox, identity, lock=False):
 
 
 def _open_conversation_for(inbox, identity, now):
-    """The conversation a new customer message belongs to, started if there is none.
+    """The conversation a new customer message belongs to.
 
-    On messaging channels two first messages at once cannot start two conversations: the
-    partial unique constraint lets one insert win and the other reads the winner.
+    The active one if there is one; else the most recent one, reopened, if it was
+    resolved less than CONVERSATION_REOPEN_WINDOW ago; else a new one. On messaging
+    channels two first messages at once cannot start two conversations: the partial
+    unique constraint lets one insert win and the other reads the winner.
     """
     conversation = _active_conversation(inbox, identity, lock=True)
     if conversation is not None:
         return conversation
+    recent = (
+        Conversation.objects.select_for_update()
+        .filter(
+            inbox=inbox,
+            contact_identity=identity,
+            status=Status.RESOLVED,
+            resolved_at__gte=now - settings.CONVERSATION_REOPEN_WINDOW,
+        )
+        .order_by("-resolved_at", "-pk")
+        .first()
+    )
+    if recent is not None and not inbox.allows_parallel_threads:
+        activity = _record_activity(
+            recent,
+            None,
+            ActivityField.STATUS,
+            recent.status,
+            Status.OPEN,
+            reason="customer_message",
+        )
+        recent.status = Status.OPEN
+        recent.resolved_at = None
+        recent.save(update_fields=["status", "resolved_at"])
+        publish("conversation.updated", conversation=recent, activity=activity)
+        return recent
     try:
         with transaction.atomic():
             return Conversation.objects.create(
@@ -119,8 +147,9 @@ def record_inbound_message(
     if conversation.waiting_since is None:
         conversation.waiting_since = now
         changed.append("waiting_since")
+    reopened = None
     if conversation.status == Status.SNOOZED:
-        _record_activity(
+        reopened = _record_activity(
             conversation,
             None,
             ActivityField.STATUS,
@@ -132,6 +161,8 @@ def record_inbound_message(
         conversation.snoozed_until = None
         changed += ["status", "snoozed_until"]
     conversation.save(update_fields=changed)
+    if reopened is not None:
+        publish("conversation.updated", conversation=conversation, activity=reopened)
     publish(
         "message.created",
         message=message,
@@ -268,7 +299,7 @@ def assign_conversation(user, conversation, assignee):
     if conversation.assignee_id == (assignee.pk if assignee else None):
         return conversation
     previous = conversation.assignee
-    _record_activity(
+    activity = _record_activity(
         conversation,
         user,
         ActivityField.ASSIGNEE,
@@ -281,7 +312,7 @@ def assign_conversation(user, conversation, assignee):
     )
     conversation.assignee = assignee
     conversation.save(update_fields=["assignee"])
-    publish("conversation.updated", conversation=conversation)
+    publish("conversation.updated", conversation=conversation, activity=activity)
     return conversation
 
 
@@ -320,6 +351,143 @@ def add_note(user, conversation, body, mentioned_users=()):
     for mentioned in mentioned_users:
         publish("mention.created", message=note, user=mentioned, agents=False)
     return note
+
+
+def _refuse_second_active_conversation(conversation):
+    if conversation.channel == "email":
+        return
+    other = (
+        Conversation.objects.filter(
+            inbox_id=conversation.inbox_id,
+            contact_identity_id=conversation.contact_identity_id,
+            status__in=(Status.OPEN, Status.PENDING),
+        )
+        .exclude(pk=conversation.pk)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if other is not None:
+        raise ActionRefused(
+            _("This customer already has an open conversation (#%(number)s) on this inbox.")
+            % {"number": other}
+        )
+
+
+@transaction.atomic
+def change_status(user, conversation, status, *, snoozed_until=None):
+    """Open, set pending, snooze until a time, or resolve a conversation."""
+    if status not in Status.values:
+        raise ActionRefused(_("“%(status)s” is not a status.") % {"status": status})
+    now = timezone.now()
+    if status == Status.SNOOZED and (snoozed_until is None or snoozed_until <= now):
+        raise ActionRefused(_("Choose a time in the future to snooze until."))
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if conversation.status == status and conversation.snoozed_until == snoozed_until:
+        return conversation
+    if status in (Status.OPEN, Status.PENDING) and conversation.status not in (
+        Status.OPEN,
+        Status.PENDING,
+    ):
+        _refuse_second_active_conversation(conversation)
+    activity = _record_activity(
+        conversation, user, ActivityField.STATUS, conversation.status, status
+    )
+    conversation.status = status
+    conversation.snoozed_until = snoozed_until if status == Status.SNOOZED else None
+    conversation.resolved_at = now if status == Status.RESOLVED else None
+    conversation.save(update_fields=["status", "snoozed_until", "resolved_at"])
+    publish("conversation.updated", conversation=conversation, activity=activity)
+    return conversation
+
+
+@transaction.atomic
+def set_priority(user, conversation, priority):
+    if priority not in Priority.values:
+        raise ActionRefused(_("“%(priority)s” is not a priority.") % {"priority": priority})
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if conversation.priority == priority:
+        return conversation
+    activity = _record_activity(
+        conversation, user, ActivityField.PRIORITY, conversation.priority, priority
+    )
+    conversation.priority = priority
+    conversation.save(update_fields=["priority"])
+    publish("conversation.updated", conversation=conversation, activity=activity)
+    return conversation
+
+
+@transaction.atomic
+def assign_team(user, conversation, team):
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if conversation.team_id == (team.pk if team else None):
+        return conversation
+    previous = conversation.team
+    activity = _record_activity(
+        conversation,
+        user,
+        ActivityField.TEAM,
+        previous.pk if previous else "",
+        team.pk if team else "",
+        labels=(previous.name if previous else "", team.name if team else ""),
+    )
+    conversation.team = team
+    conversation.save(update_fields=["team"])
+    publish("conversation.updated", conversation=conversation, activity=activity)
+    return conversation
+
+
+@transaction.atomic
+def add_label(user, conversation, label):
+    if conversation.labels.filter(pk=label.pk).exists():
+        return conversation
+    conversation.labels.add(label)
+    activity = _record_activity(
+        conversation, user, ActivityField.LABEL_ADDED, "", label.pk, labels=("", label.name)
+    )
+    publish("conversation.updated", conversation=conversation, activity=activity)
+    return conversation
+
+
+@transaction.atomic
+def remove_label(user, conversation, label):
+    if not conversation.labels.filter(pk=label.pk).exists():
+        return conversation
+    conversation.labels.remove(label)
+    activity = _record_activity(
+        conversation, user, ActivityField.LABEL_REMOVED, label.pk, "", labels=(label.name, "")
+    )
+    publish("conversation.updated", conversation=conversation, activity=activity)
+    return conversation
+
+
+def wake_snoozed_conversations(now=None):
+    """Reopen every snoozed conversation whose time has come. Returns how many woke."""
+    now = now or timezone.now()
+    woken = 0
+    due = Conversation.objects.filter(status=Status.SNOOZED, snoozed_until__lte=now)
+    for pk in due.values_list("pk", flat=True)[:500]:
+        with transaction.atomic():
+            conversation = (
+                Conversation.objects.select_for_update()
+                .filter(pk=pk, status=Status.SNOOZED, snoozed_until__lte=now)
+                .first()
+            )
+            if conversation is None:
+                continue
+            activity = _record_activity(
+                conversation,
+                None,
+                ActivityField.STATUS,
+                Status.SNOOZED,
+                Status.OPEN,
+                reason="snooze_ended",
+            )
+            conversation.status = Status.OPEN
+            conversation.snoozed_until = None
+            conversation.save(update_fields=["status", "snoozed_until"])
+            publish("conversation.updated", conversation=conversation, activity=activity)
+            woken += 1
+    return woken
 
 
 def _record_activity(conversation, actor, field, from_value, to_value, reason="", labels=("", "")):

@@ -11,4 +11,8 @@ urlpatterns = [
     path("conversations/<int:pk>/messages/", views.older_messages, name="older_messages"),
     path("conversations/<int:pk>/reply/", views.reply, name="reply"),
     path("conversations/<int:pk>/assign/", views.assign, name="assign"),
+    path("conversations/<int:pk>/status/", views.change_status, name="status"),
+    path("conversations/<int:pk>/priority/", views.change_priority, name="priority"),
+    path("conversations/<int:pk>/team/", views.change_team, name="team"),
+    path("conversations/<int:pk>/labels/", views.change_labels, name="labels"),
 ]

@@ -1,7 +1,11 @@
 """The agent workspace. Views parse the request, check access, call a service, render."""
 
-from django.http import HttpResponseBadRequest
+from datetime import timedelta
+
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -9,17 +13,23 @@ from channels_app.models import LiveEvent
 from conversations import fragments, queries, services
 from conversations.access import access_conversation, users_who_can_see
 from conversations.fragments import conversation_queryset
-
-VIEWS = {
-    "mine": _("Mine"),
-    "unassigned": _("Unassigned"),
-    "all": _("All"),
-}
+from conversations.models import Label
+from inbox.models import Team
 
 
-def _view_name(request):
-    view = request.GET.get("view", "mine")
-    return view if view in VIEWS else "mine"
+def _list_view(request):
+    """The list the user asked for, or the one they last looked at (kept in the session)."""
+    params = request.GET
+    remembered = request.session.get("list_view", {})
+    key = params.get("view") or remembered.get("view") or "mine"
+    status = params.get("status") or remembered.get("status") or "open"
+    sort = params.get("sort") or remembered.get("sort") or "newest"
+    try:
+        view = queries.resolve_view(request.user, key, status, sort)
+    except Http404:
+        view = queries.resolve_view(request.user, "mine")
+    request.session["list_view"] = {"view": view.key, "status": view.status, "sort": view.sort}
+    return view
 
 
 def _last_event_id():
@@ -27,39 +37,55 @@ def _last_event_id():
     return LiveEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
 
+def _list_context(request, view):
+    return {
+        "view": view,
+        "statuses": queries.STATUSES,
+        "sorts": queries.SORTS,
+        "page": queries.conversation_page(request.user, view, request.GET.get("before")),
+    }
+
+
 @require_GET
 def workspace(request, pk=None):
     """The three panes: navigation, the conversation list, and the open thread."""
     last_event_id = _last_event_id()
-    view = _view_name(request)
     conversation = None
     if pk is not None:
         conversation = access_conversation(request.user, pk, conversation_queryset())
+    if conversation is not None and request.htmx and request.htmx.target == "thread-pane":
+        return render(
+            request,
+            "conversations/partials/thread.html",
+            {
+                "conversation": conversation,
+                "last_event_id": last_event_id,
+                **queries.thread_context(conversation),
+                **fragments.thread_header_context(conversation),
+            },
+        )
+    view = _list_view(request)
+    if request.htmx and request.htmx.target == "list-pane":
+        return render(
+            request, "conversations/partials/list_pane.html", _list_context(request, view)
+        )
     context = {
-        "view": view,
-        "view_title": VIEWS[view],
-        "views": VIEWS,
-        "counts": queries.view_counts(request.user),
-        "page": queries.conversation_page(request.user, view, request.GET.get("before")),
+        **_list_context(request, view),
+        "navigation": queries.navigation(request.user),
         "conversation": conversation,
         "last_event_id": last_event_id,
     }
     if conversation is not None:
         context.update(queries.thread_context(conversation))
         context.update(fragments.thread_header_context(conversation))
-    if request.htmx and request.htmx.target == "thread-pane" and conversation is not None:
-        return render(request, "conversations/partials/thread.html", context)
-    if request.htmx and request.htmx.target == "list-pane":
-        return render(request, "conversations/partials/list_pane.html", context)
     return render(request, "conversations/workspace.html", context)
 
 
 @require_GET
 def conversation_list_page(request):
     """The next page of the list ("Load more")."""
-    view = _view_name(request)
-    page = queries.conversation_page(request.user, view, request.GET.get("before"))
-    return render(request, "conversations/partials/list_page.html", {"page": page, "view": view})
+    view = _list_view(request)
+    return render(request, "conversations/partials/list_page.html", _list_context(request, view))
 
 
 @require_GET
@@ -101,13 +127,101 @@ def assign(request, pk):
     if assignee_id:
         assignee = users_who_can_see(conversation).filter(pk=assignee_id).first()
         if assignee is None:
-            return HttpResponseBadRequest(_("Choose someone who can see this conversation."))
+            return HttpResponseBadRequest(
+                _("Choose someone who can see this conversation."), content_type="text/plain"
+            )
     try:
         conversation = services.assign_conversation(request.user, conversation, assignee)
     except services.ActionRefused as refusal:
-        return HttpResponseBadRequest(refusal.message)
+        return _refused(refusal)
+    return _header(request, conversation)
+
+
+def _header(request, conversation):
+    conversation = conversation_queryset().get(pk=conversation.pk)
     return render(
         request,
         "conversations/partials/thread_header.html",
-        fragments.thread_header_context(conversation_queryset().get(pk=conversation.pk)),
+        fragments.thread_header_context(conversation),
     )
+
+
+def _refused(refusal):
+    return HttpResponseBadRequest(refusal.message, content_type="text/plain; charset=utf-8")
+
+
+@require_POST
+def change_status(request, pk):
+    """Resolve, reopen, set pending, or snooze (until a preset or a chosen time)."""
+    conversation = access_conversation(request.user, pk)
+    status = request.POST.get("status", "")
+    snoozed_until = None
+    if status == "snoozed":
+        snoozed_until = snooze_time(request.POST.get("until", ""), request.POST.get("at", ""))
+        if snoozed_until is None:
+            return HttpResponseBadRequest(
+                _("Choose when the conversation should come back."),
+                content_type="text/plain; charset=utf-8",
+            )
+    try:
+        conversation = services.change_status(
+            request.user, conversation, status, snoozed_until=snoozed_until
+        )
+    except services.ActionRefused as refusal:
+        return _refused(refusal)
+    return _header(request, conversation)
+
+
+def snooze_time(preset, chosen):
+    """A snooze preset ("1h", "tomorrow", "next_week") or a chosen local date and time."""
+    now = timezone.localtime()
+    nine = {"hour": 9, "minute": 0, "second": 0, "microsecond": 0}
+    if preset == "1h":
+        return now + timedelta(hours=1)
+    if preset == "tomorrow":
+        return (now + timedelta(days=1)).replace(**nine)
+    if preset == "next_week":
+        return (now + timedelta(days=7 - now.weekday())).replace(**nine)
+    moment = parse_datetime(chosen) if chosen else None
+    if moment is None:
+        return None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+@require_POST
+def change_priority(request, pk):
+    conversation = access_conversation(request.user, pk)
+    try:
+        priority = int(request.POST.get("priority", ""))
+        conversation = services.set_priority(request.user, conversation, priority)
+    except ValueError:
+        return HttpResponseBadRequest(_("Choose a priority."), content_type="text/plain")
+    except services.ActionRefused as refusal:
+        return _refused(refusal)
+    return _header(request, conversation)
+
+
+@require_POST
+def change_team(request, pk):
+    conversation = access_conversation(request.user, pk)
+    team_id = request.POST.get("team", "")
+    team = Team.objects.filter(pk=team_id).first() if team_id.isdigit() else None
+    if team_id and team is None:
+        return HttpResponseBadRequest(_("That team does not exist."), content_type="text/plain")
+    conversation = services.assign_team(request.user, conversation, team)
+    return _header(request, conversation)
+
+
+@require_POST
+def change_labels(request, pk):
+    conversation = access_conversation(request.user, pk)
+    label = Label.objects.filter(pk=request.POST.get("label") or 0).first()
+    if label is None:
+        return HttpResponseBadRequest(_("That label does not exist."), content_type="text/plain")
+    if request.POST.get("action") == "remove":
+        conversation = services.remove_label(request.user, conversation, label)
+    else:
+        conversation = services.add_label(request.user, conversation, label)
+    return _header(request, conversation)

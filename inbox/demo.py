@@ -11,6 +11,7 @@ from conversations.models import (
     Conversation,
     DeliveryStatus,
     Direction,
+    Label,
     Message,
     Status,
 )
@@ -191,6 +192,10 @@ def load_demo_data():
     if not created:
         return users, widget
 
+    labels = [
+        Label.objects.get_or_create(name=name, defaults={"color": color})[0]
+        for name, color in (("shipping", "#2563eb"), ("billing", "#d97706"), ("vip", "#7c3aed"))
+    ]
     now = timezone.now()
     ana = users["agent@example.com"]
     for index, (name, email, language, assigned, lines) in enumerate(DEMO_CONVERSATIONS):
@@ -237,6 +242,11 @@ def load_demo_data():
             else:
                 waiting_since = None
                 conversation.first_response_at = conversation.first_response_at or at
+        if index % 3 == 0:
+            conversation.labels.add(labels[index % 2])
+        if index == 2:
+            conversation.labels.add(labels[2])
+            conversation.priority = 3
         conversation.last_message = last
         conversation.last_message_at = last.created_at
         conversation.waiting_since = waiting_since

@@ -204,6 +204,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     ),
 }
 CELERY_BEAT_SCHEDULE = {
+    "wake-snoozed-conversations": {
+        "task": "conversations.tasks.wake_snoozed_conversations",
+        "schedule": timedelta(minutes=1),
+    },
     "prune-live-events": {
         "task": "channels_app.tasks.prune_live_events",
         "schedule": timedelta(minutes=10),
@@ -216,6 +220,12 @@ LIVE_EVENT_RETENTION = timedelta(days=int(os.environ.get("LIVE_EVENT_RETENTION_D
 # one. On catch-up the server re-reads events this much older than the client's last one.
 LIVE_EVENT_CATCHUP_WINDOW = timedelta(seconds=10)
 LIVE_EVENT_CATCHUP_LIMIT = 500
+
+# A customer message within this time after a conversation was resolved reopens it;
+# later ones start a new conversation.
+CONVERSATION_REOPEN_WINDOW = timedelta(
+    hours=int(os.environ.get("CONVERSATION_REOPEN_WINDOW_HOURS", "24"))
+)
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "inbox.User"

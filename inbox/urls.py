@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from inbox import widget
 
@@ -7,6 +10,10 @@ urlpatterns = [
     path("", include("conversations.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    path(
+        "favicon.ico",
+        login_not_required(RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
+    ),
     path("widget.js", widget.widget_script, name="widget_script"),
     path("widget/demo/", widget.demo_page, name="widget_demo"),
     path("widget/<str:inbox_token>/", widget.widget_page, name="widget_page"),

@@ -53,13 +53,20 @@
     lastEventId = Math.max(lastEventId, Number(match[1]));
   });
 
+  // Whether a pushed row belongs in the list on this screen. The fragment is the same
+  // for every viewer; which list it joins is decided here, by the viewer's page.
   function rowMatchesView(row) {
     var list = document.getElementById("conversation-list");
-    if (!list || row.dataset.status !== "open") { return false; }
-    var me = document.body.dataset.userId;
+    if (!list || row.dataset.status !== list.dataset.status) { return false; }
     var view = list.dataset.view;
-    if (view === "mine") { return row.dataset.assignee === me; }
+    var kind = view.split("-")[0];
+    var id = view.split("-")[1];
+    if (view === "mine") { return row.dataset.assignee === document.body.dataset.userId; }
     if (view === "unassigned") { return row.dataset.assignee === ""; }
+    if (view === "mentions") { return Boolean(document.getElementById(row.id)); }
+    if (kind === "inbox") { return row.dataset.inbox === id; }
+    if (kind === "team") { return row.dataset.team === id; }
+    if (kind === "label") { return (" " + row.dataset.labels).indexOf(" " + id + " ") !== -1; }
     return true;
   }
 
@@ -78,7 +85,8 @@
       return;
     }
     if (!existing) { return; }
-    if (wrapper.dataset.upsert === "move") {
+    var list = document.getElementById("conversation-list");
+    if (wrapper.dataset.upsert === "move" && (!list || list.dataset.sort === "newest")) {
       existing.remove();
       return;
     }

@@ -84,6 +84,14 @@ def console_problems():
             lambda message: problems.append(message.text) if message.type == "error" else None,
         )
         page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on(
+            "response",
+            lambda response: (
+                problems.append(f"{response.status} {response.url}")
+                if response.status >= 400
+                else None
+            ),
+        )
 
     watch.problems = problems
     return watch

@@ -1,0 +1,69 @@
+"""Actions on a conversation show up live in every window that has it open."""
+
+import re
+
+import httpx
+from playwright.sync_api import expect
+
+
+def visitor_session(live_app, widget):
+    client = httpx.Client(base_url=live_app.url, headers={"Origin": live_app.url}, timeout=10)
+    token = client.post(f"/widget/{widget.public_token}/sessions/", json={}).json()["token"]
+
+    def say(text):
+        response = client.post(
+            f"/widget/{widget.public_token}/messages/",
+            data={"body": text},
+            headers={"X-Visitor-Token": token},
+        )
+        assert response.status_code == 200
+
+    return say
+
+
+def open_conversation(page, text):
+    page.locator("[data-view-key='all']").click()
+    page.locator(".conv-row", has_text=text).get_by_role("link").click()
+    expect(page.locator("#thread ol.messages")).to_contain_text(text)
+
+
+def test_assign_resolve_and_reopen_are_live_in_a_second_agents_window(
+    demo, live_app, page, context, sign_in, screenshot
+):
+    _users, widget = demo
+    say = visitor_session(live_app, widget)
+    say("My espresso machine leaks from the group head.")
+
+    ana = page
+    sign_in(ana, "agent@example.com")
+    open_conversation(ana, "leaks from the group head")
+    # Luis works in Spanish: his window is checked by structure, not by English words.
+    luis = context.browser.new_context(viewport={"width": 1400, "height": 860}).new_page()
+    sign_in(luis, "supervisor@example.com")
+    open_conversation(luis, "leaks from the group head")
+    luis_thread = luis.locator("#thread ol.messages")
+
+    ana_thread = ana.get_by_role("list", name="Messages")
+    ana_id = str(_users["agent@example.com"].pk)
+
+    ana.get_by_label("Assignee").select_option(label="Ana Agent")
+    expect(ana_thread).to_contain_text("Ana Agent took the conversation")
+    expect(luis.locator(".thread-header select[name='assignee']")).to_have_value(ana_id)
+    expect(luis_thread.locator(".activity-assignee")).to_contain_text("Ana Agent")
+
+    ana.get_by_role("button", name="Resolve").click()
+    expect(ana_thread).to_contain_text("Resolved by Ana Agent")
+    expect(luis.locator(".thread-header .status-pill.status-resolved")).to_be_visible()
+    expect(luis_thread.locator(".activity-status")).to_contain_text("Ana Agent")
+    expect(luis.locator(".conv-row", has_text="leaks from the group head")).to_have_count(0)
+    expect(luis.locator(".thread-header button[name='status'][value='open']")).to_be_visible()
+
+    say("Sorry, it started leaking again.")
+    expect(ana_thread).to_contain_text("Reopened by a customer message")
+    for window in (ana, luis):
+        thread = window.locator("#thread ol.messages")
+        expect(thread.locator(".activity-status")).to_have_count(2)
+        expect(thread).to_contain_text("Sorry, it started leaking again.")
+        expect(window.locator(".thread-header .status-pill.status-open")).to_be_visible()
+    expect(luis.locator(".conv-row", has_text="started leaking again")).to_be_visible()
+    screenshot(luis, "second-window-after-reopen")
