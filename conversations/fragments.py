@@ -5,6 +5,8 @@ variants wrap a partial as an htmx out-of-band swap for websocket pushes and for
 responses that update more than their target.
 """
 
+import json
+
 from django.db.models import Prefetch
 from django.template.loader import render_to_string
 
@@ -54,6 +56,20 @@ def thread_header_context(conversation):
         "labels": list(Label.objects.order_by("name")),
         "conversation_labels": list(conversation.labels.all()),
         "priorities": Priority.choices,
+    }
+
+
+def composer_context(conversation):
+    """The composer is rendered for one agent, never pushed: it may list colleagues."""
+    from conversations.access import users_who_can_see
+
+    people = users_who_can_see(conversation).order_by("display_name")
+    return {
+        "conversation": conversation,
+        # An attribute, not a JSON <script>: htmx drops script elements from swapped HTML.
+        "mentionable": json.dumps(
+            [{"name": person.display_name, "email": person.email} for person in people]
+        ),
     }
 
 

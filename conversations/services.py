@@ -316,6 +316,19 @@ def assign_conversation(user, conversation, assignee):
     return conversation
 
 
+def mentioned_in(conversation, body):
+    """The users an `@Display Name` in the text refers to, among those who can see it."""
+    found = []
+    for person in sorted(
+        users_who_can_see(conversation), key=lambda u: len(u.display_name), reverse=True
+    ):
+        token = f"@{person.display_name}"
+        if person.display_name and token in body:
+            found.append(person)
+            body = body.replace(token, "")
+    return found
+
+
 @transaction.atomic
 def add_note(user, conversation, body, mentioned_users=()):
     """A private note for colleagues: never sent to the customer.

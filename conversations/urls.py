@@ -15,4 +15,5 @@ urlpatterns = [
     path("conversations/<int:pk>/priority/", views.change_priority, name="priority"),
     path("conversations/<int:pk>/team/", views.change_team, name="team"),
     path("conversations/<int:pk>/labels/", views.change_labels, name="labels"),
+    path("search/", views.search, name="search"),
 ]

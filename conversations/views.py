@@ -62,6 +62,7 @@ def workspace(request, pk=None):
                 "last_event_id": last_event_id,
                 **queries.thread_context(conversation),
                 **fragments.thread_header_context(conversation),
+                **fragments.composer_context(conversation),
             },
         )
     view = _list_view(request)
@@ -78,6 +79,7 @@ def workspace(request, pk=None):
     if conversation is not None:
         context.update(queries.thread_context(conversation))
         context.update(fragments.thread_header_context(conversation))
+        context.update(fragments.composer_context(conversation))
     return render(request, "conversations/workspace.html", context)
 
 
@@ -100,22 +102,33 @@ def older_messages(request, pk):
 
 @require_POST
 def reply(request, pk):
+    """Send a reply to the customer, or add a private note (mode=note) for colleagues."""
     conversation = access_conversation(request.user, pk)
     body = request.POST.get("body", "")
+    mode = "note" if request.POST.get("mode") == "note" else "reply"
     try:
-        message = services.send_reply(request.user, conversation, body)
+        if mode == "note":
+            message = services.add_note(
+                request.user, conversation, body, services.mentioned_in(conversation, body)
+            )
+        else:
+            message = services.send_reply(request.user, conversation, body)
     except services.ActionRefused as refusal:
-        response = render(
+        return render(
             request,
             "conversations/partials/composer.html",
-            {"conversation": conversation, "error": refusal.message, "body": body},
+            {
+                **fragments.composer_context(conversation),
+                "error": refusal.message,
+                "body": body,
+                "mode": mode,
+            },
             status=422,
         )
-        return response
     return render(
         request,
         "conversations/partials/reply_sent.html",
-        {"conversation": conversation, "message": message},
+        {**fragments.composer_context(conversation), "message": message, "mode": mode},
     )
 
 
@@ -225,3 +238,20 @@ def change_labels(request, pk):
     else:
         conversation = services.add_label(request.user, conversation, label)
     return _header(request, conversation)
+
+
+@require_GET
+def search(request):
+    """One search box over the conversations, contacts and messages the user may see.
+
+    In the workspace the results replace the thread pane; "More results" appends a page.
+    """
+    from conversations.search import search_for
+
+    context = {"results": search_for(request.user, request.GET.get("q"), request.GET.get("page"))}
+    target = request.htmx.target if request.htmx else None
+    if target == "search-more":
+        return render(request, "conversations/partials/search_results.html#message_page", context)
+    if target == "thread-pane":
+        return render(request, "conversations/partials/search_results.html", context)
+    return render(request, "conversations/search.html", context)

@@ -24,9 +24,12 @@
     socket.send(JSON.stringify(message));
   }
 
-  function markSelected() {
+  // The selected row: the conversation being opened, or else the one on screen.
+  var selectedId = null;
+  function markSelected(conversationId) {
     var t = thread();
-    var current = t ? t.dataset.conversationId : null;
+    if (conversationId) { selectedId = String(conversationId); }
+    var current = selectedId || (t ? t.dataset.conversationId : null);
     document.querySelectorAll(".conv-row").forEach(function (row) {
       var selected = row.dataset.conversationId === current;
       row.classList.toggle("is-selected", selected);
@@ -38,18 +41,29 @@
   }
 
   var wasNearBottom = true;
+  var keyboardNavigation = false;
+  var pendingId = null;
   document.addEventListener("htmx:oobBeforeSwap", function () { wasNearBottom = nearBottom(); });
   document.addEventListener("htmx:wsBeforeMessage", function () { wasNearBottom = nearBottom(); });
 
-  document.addEventListener("htmx:afterSettle", function (event) {
-    if (event.detail.target && event.detail.target.id === "thread-pane") {
-      live.onOpen(followThread);
-      scrollToBottom();
-      var box = document.getElementById("reply-body");
-      if (box) { box.focus(); }
-    }
-    markSelected();
+  // Runs in the same task as the swap, so no key press can slip in between.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (!event.detail.target || event.detail.target.id !== "thread-pane") { return; }
+    var opened = thread();
+    var openedId = opened ? opened.dataset.conversationId : null;
+    if (pendingId && openedId !== pendingId) { return; }  // a stale answer; another is coming
+    pendingId = null;
+    live.onOpen(followThread);
+    scrollToBottom();
+    markSelected(openedId);
+    // Opened from the keyboard: stay in the list so j/k keep working. By mouse: reply.
+    var focus = keyboardNavigation
+      ? document.querySelector(".conv-link[aria-current='true']")
+      : document.getElementById("reply-body");
+    keyboardNavigation = false;
+    if (focus) { focus.focus(); }
   });
+  document.addEventListener("htmx:afterSettle", function () { markSelected(); });
   function afterLiveSwap() {
     markSelected();
     if (wasNearBottom) { scrollToBottom(); }
@@ -66,10 +80,95 @@
     }
   });
 
-  // Enter sends, Shift+Enter starts a new line.
+  // Reply or private note: the same box, labelled and styled for what it will do.
+  function setMode(mode) {
+    var form = document.getElementById("composer");
+    if (!form) { return; }
+    var radio = form.querySelector("input[name='mode'][value='" + mode + "']");
+    if (radio) { radio.checked = true; }
+    var label = form.querySelector(".composer-label");
+    var box = document.getElementById("reply-body");
+    form.classList.toggle("is-note", mode === "note");
+    label.textContent = label.dataset[mode === "note" ? "labelNote" : "labelReply"];
+    box.placeholder = box.dataset[mode === "note" ? "placeholderNote" : "placeholderReply"];
+    box.focus();
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.name === "mode" && event.target.form && event.target.form.id === "composer") {
+      setMode(event.target.value);
+    }
+  });
+
+  // @mentions: in a note, "@" followed by letters offers colleagues who can see it.
+  var picker = { open: false, start: 0, index: 0, matches: [] };
+  function mentionable() {
+    var box = document.getElementById("reply-body");
+    return box && box.dataset.mentionable ? JSON.parse(box.dataset.mentionable) : [];
+  }
+  function closePicker() {
+    var list = document.getElementById("mention-picker");
+    if (list) { list.hidden = true; list.textContent = ""; }
+    picker.open = false;
+  }
+  function renderPicker() {
+    var list = document.getElementById("mention-picker");
+    list.textContent = "";
+    picker.matches.forEach(function (person, i) {
+      var item = document.createElement("li");
+      item.setAttribute("role", "option");
+      item.id = "mention-option-" + i;
+      item.setAttribute("aria-selected", i === picker.index ? "true" : "false");
+      item.textContent = person.name;
+      item.addEventListener("mousedown", function (event) { event.preventDefault(); choose(i); });
+      list.appendChild(item);
+    });
+    list.hidden = picker.matches.length === 0;
+    document.getElementById("reply-body").setAttribute("aria-activedescendant", "mention-option-" + picker.index);
+  }
+  function choose(i) {
+    var box = document.getElementById("reply-body");
+    var person = picker.matches[i];
+    var before = box.value.slice(0, picker.start);
+    var after = box.value.slice(box.selectionStart);
+    box.value = before + "@" + person.name + " " + after;
+    var caret = (before + "@" + person.name + " ").length;
+    box.setSelectionRange(caret, caret);
+    closePicker();
+  }
+  document.addEventListener("input", function (event) {
+    var box = event.target;
+    if (box.id !== "reply-body") { return; }
+    var form = box.form;
+    if (!form.classList.contains("is-note")) { closePicker(); return; }
+    var upto = box.value.slice(0, box.selectionStart);
+    var match = /(^|\s)@([^\s@]{0,30})$/.exec(upto);
+    if (!match) { closePicker(); return; }
+    var query = match[2].toLowerCase();
+    picker.start = upto.length - match[2].length - 1;
+    picker.matches = mentionable().filter(function (person) {
+      return person.name.toLowerCase().indexOf(query) !== -1 || person.email.toLowerCase().indexOf(query) === 0;
+    }).slice(0, 8);
+    picker.index = 0;
+    picker.open = picker.matches.length > 0;
+    renderPicker();
+  });
+
+  // Enter sends, Shift+Enter starts a new line; in the picker, arrows and Enter choose.
   document.addEventListener("keydown", function (event) {
     var box = event.target;
-    if (box.id !== "reply-body" || event.key !== "Enter" || event.shiftKey || event.isComposing) { return; }
+    if (box.id !== "reply-body") { return; }
+    if (picker.open) {
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        var step = event.key === "ArrowDown" ? 1 : -1;
+        picker.index = (picker.index + step + picker.matches.length) % picker.matches.length;
+        renderPicker();
+        return;
+      }
+      if (event.key === "Enter" || event.key === "Tab") { event.preventDefault(); choose(picker.index); return; }
+      if (event.key === "Escape") { event.preventDefault(); closePicker(); return; }
+    }
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) { return; }
     event.preventDefault();
     if (box.value.trim()) { box.form.requestSubmit(); }
   });
@@ -77,7 +176,7 @@
   // Typing signal to the customer, at most every two seconds.
   var lastTyping = 0;
   document.addEventListener("input", function (event) {
-    if (event.target.id !== "reply-body") { return; }
+    if (event.target.id !== "reply-body" || event.target.form.classList.contains("is-note")) { return; }
     var now = Date.now();
     var t = thread();
     if (t && now - lastTyping > 2000) {
@@ -108,6 +207,56 @@
   });
   document.addEventListener("htmx:sendError", function () {
     flash("You seem to be offline. Your message was not sent; try again when you are back online.");
+  });
+
+  // Keyboard: j/k move through the list, r reply, n note, e resolve or reopen, a assign,
+  // / search, ? lists the shortcuts. Letters act only outside text fields.
+  function rows() { return Array.prototype.slice.call(document.querySelectorAll(".conv-row .conv-link")); }
+  function move(step) {
+    var links = rows();
+    if (!links.length) { return; }
+    var current = links.findIndex(function (link) { return link.getAttribute("aria-current") === "true"; });
+    var next = links[Math.max(0, Math.min(links.length - 1, current + step))];
+    if (current === -1) { next = links[0]; }
+    keyboardNavigation = true;
+    // Select at once, so a quick second key press moves on from here, not from the old row.
+    pendingId = next.closest(".conv-row").dataset.conversationId;
+    markSelected(pendingId);
+    next.click();
+  }
+  function typing(target) {
+    return target.closest && target.closest("input, textarea, select, [contenteditable='true']");
+  }
+  var shortcuts = {
+    j: function () { move(1); },
+    k: function () { move(-1); },
+    r: function () { setMode("reply"); },
+    n: function () { setMode("note"); },
+    e: function () {
+      var button = document.querySelector(".thread-header button[data-shortcut='e']");
+      if (button) { button.click(); }
+    },
+    a: function () {
+      var select = document.querySelector(".thread-header select[name='assignee']");
+      if (select) { select.focus(); }
+    },
+    "/": function () {
+      var search = document.querySelector("input[type='search']");
+      if (search) { search.focus(); search.select(); }
+    },
+    "?": function () {
+      var dialog = document.getElementById("shortcuts");
+      if (dialog && !dialog.open) { dialog.showModal(); }
+    }
+  };
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && typing(event.target)) { event.target.blur(); return; }
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }
+    var action = shortcuts[event.key];
+    if (action) {
+      event.preventDefault();
+      action();
+    }
   });
 
   document.addEventListener("switchboard:resync", function () {

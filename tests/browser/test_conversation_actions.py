@@ -1,6 +1,5 @@
 """Actions on a conversation show up live in every window that has it open."""
 
-
 import httpx
 from playwright.sync_api import expect
 

@@ -1,0 +1,228 @@
+"""One search box over the conversations, contacts and messages a user may see.
+
+Messages, on PostgreSQL: full-text search through one GIN expression index,
+`to_tsvector('switchboard_search', body)` (migration 0003). `switchboard_search` is the
+built-in `simple` configuration with the `unaccent` dictionary in front of it: every word
+is folded to lower case without accents and kept whole: no stemming, no stop words.
+
+- Customers write English, Spanish and Italian, often to the same inbox, and a message
+  does not say which language it is in. A language's stemmer would stem a Spanish text
+  with English rules, or the query with other rules than the text, so matches would hang
+  on a guess. One language-neutral configuration serves all three with one index and
+  no stemming mismatches.
+- Accents fold both ways: "cafe" finds "café" and "perché" finds "perche".
+- Stemming is traded for predictability: you find the words you typed ("order" does not
+  find "orders").
+- Folding inside the configuration rather than indexing `unaccent(body)`: `unaccent()` is
+  only STABLE and would need an IMMUTABLE wrapper to be indexed, and highlighting would
+  then have to run on the accent-stripped text, showing customers' words without their
+  accents. With the configuration, `ts_headline` marks "café" in the original text when
+  the query was "cafe".
+
+Queries go through `websearch_to_tsquery`, so "quoted phrases", -exclusions and `or`
+work as people expect; results are ranked with `ts_rank` and highlighted with
+`ts_headline`. Customer text is untrusted: the headline marks matches with control
+characters that cannot come from the text (they are blanked first), the result is
+HTML-escaped, and only then do the markers become our <mark> tags.
+
+Contacts match on name, e-mail or phone (`icontains`); a query like "#123" or "123" also
+finds conversation 123. Everything goes through `Conversation.objects.visible_to(user)`.
+
+On SQLite (embedded mode) messages match with an escaped, case-insensitive `icontains`,
+newest first.
+
+Paging: "More results" asks for the next page by number (an offset). Ranked results have
+no key to continue after (the rank is a float computed per query), and people rarely look
+past the first pages of a search. Conversations and contacts appear on the first page.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+from django.contrib.postgres.search import (
+    SearchHeadline,
+    SearchQuery,
+    SearchRank,
+    SearchVectorField,
+)
+from django.db import connection
+from django.db.models import F, Func, OuterRef, Q, Subquery, TextField, Value
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
+
+from contacts.models import Contact
+from conversations.access import visible_conversations
+from conversations.models import Message, MessageKind
+
+SEARCH_CONFIG = "switchboard_search"
+MESSAGE_INDEX = "message_body_search_idx"
+SEARCHABLE_KINDS = (MessageKind.TEXT, MessageKind.NOTE)
+MESSAGE_PAGE_SIZE = 20
+CONTACT_LIMIT = 10
+MAX_QUERY_LENGTH = 200
+
+# Highlight markers handed to ts_headline, replaced by <mark> after escaping.
+START, STOP = "\x02", "\x03"
+
+CONVERSATION_NUMBER = re.compile(r"#?(\d{1,18})")
+PHONE_PUNCTUATION = re.compile(r"[\s().-]")
+
+
+class MessageDocument(Func):
+    """The indexed expression: it must stay identical to the index of migration 0003."""
+
+    template = f"to_tsvector('{SEARCH_CONFIG}'::regconfig, %(expressions)s)"
+    arity = 1
+    output_field = SearchVectorField()
+
+
+class BlankMarkers(Func):
+    """The text with our highlight markers turned into spaces, so only ours remain."""
+
+    function = "translate"
+    output_field = TextField()
+
+    def __init__(self, expression):
+        super().__init__(expression, Value(START + STOP), Value("  "))
+
+
+@dataclass
+class SearchResults:
+    query: str
+    page: int = 1
+    conversations: list = field(default_factory=list)
+    contacts: list = field(default_factory=list)
+    messages: list = field(default_factory=list)
+    next_page: int | None = None
+
+    @property
+    def is_empty(self):
+        return not (self.conversations or self.contacts or self.messages)
+
+
+def search_for(user, query, page=None):
+    """What `user` may see that matches `query`: a fixed number of queries."""
+    query = " ".join((query or "").split())[:MAX_QUERY_LENGTH]
+    results = SearchResults(query, parse_page(page))
+    if not query:
+        return results
+    if results.page == 1:
+        results.conversations = matching_conversations(user, query)
+        results.contacts = matching_contacts(user, query)
+    offset = (results.page - 1) * MESSAGE_PAGE_SIZE
+    rows = list(matching_messages(user, query)[offset : offset + MESSAGE_PAGE_SIZE + 1])
+    if len(rows) > MESSAGE_PAGE_SIZE:
+        rows = rows[:MESSAGE_PAGE_SIZE]
+        results.next_page = results.page + 1
+    for message in rows:
+        message.snippet = snippet(message, query)
+    results.messages = rows
+    return results
+
+
+def parse_page(value):
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return 1
+
+
+def matching_conversations(user, query):
+    """The conversation whose number is the query ("#123" or "123"), if the user sees it."""
+    number = CONVERSATION_NUMBER.fullmatch(query)
+    if number is None:
+        return []
+    return list(
+        visible_conversations(user).select_related("contact", "inbox").filter(pk=number[1])
+    )
+
+
+def matching_contacts(user, query):
+    """Contacts with a conversation the user may see, by name, e-mail or phone."""
+    visible = visible_conversations(user)
+    condition = Q(name__icontains=query) | Q(email__icontains=query) | Q(phone__contains=query)
+    compact = PHONE_PUNCTUATION.sub("", query)
+    if compact and compact != query:
+        # Phones are stored as E.164: "+34 600 111-222" should find "+34600111222".
+        condition |= Q(phone__contains=compact)
+    latest_conversation = (
+        visible.filter(contact=OuterRef("pk")).order_by("-last_message_at", "-pk").values("pk")
+    )
+    return list(
+        Contact.objects.filter(
+            condition, anonymised_at__isnull=True, pk__in=visible.values("contact")
+        )
+        .annotate(latest_conversation_id=Subquery(latest_conversation[:1]))
+        .order_by("name", "pk")[:CONTACT_LIMIT]
+    )
+
+
+def searchable_messages(user):
+    return Message.objects.filter(
+        conversation__in=visible_conversations(user),
+        kind__in=SEARCHABLE_KINDS,
+        is_deleted=False,
+    ).select_related("conversation__contact", "inbox", "author")
+
+
+def matching_messages(user, query):
+    """Messages that match, best first (PostgreSQL) or newest first (SQLite), unsliced."""
+    if connection.vendor != "postgresql":
+        return (
+            searchable_messages(user)
+            .filter(body__icontains=plain_term(query))
+            .order_by("-created_at", "-pk")
+        )
+    words = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
+    return (
+        searchable_messages(user)
+        .alias(document=MessageDocument("body"))
+        .filter(document=words)
+        .annotate(
+            rank=SearchRank(F("document"), words, normalization=Value(1)),
+            headline=SearchHeadline(
+                BlankMarkers("body"),
+                words,
+                config=SEARCH_CONFIG,
+                start_sel=START,
+                stop_sel=STOP,
+                max_fragments=2,
+                max_words=18,
+                min_words=6,
+                fragment_delimiter=" … ",
+            ),
+        )
+        .order_by("-rank", "-created_at", "-pk")
+    )
+
+
+def plain_term(query):
+    """The text to look for without full-text search: the query without its outer quotes."""
+    return query.strip('"').strip() or query
+
+
+def snippet(message, query):
+    """The message text around the match with the matched words in <mark>, safe to show."""
+    headline = getattr(message, "headline", None)
+    if headline is not None:
+        return mark_safe(  # noqa: S308 - escaped first; the markers are ours.
+            escape(headline).replace(START, "<mark>").replace(STOP, "</mark>")
+        )
+    return marked_excerpt(message.body, plain_term(query))
+
+
+def marked_excerpt(text, term, before=60, after=140):
+    """An escaped excerpt of `text` around `term`, each occurrence wrapped in <mark>."""
+    pattern = re.compile(re.escape(term), re.IGNORECASE)
+    first = pattern.search(text)
+    start = max(0, first.start() - before) if first else 0
+    end = min(len(text), (first.end() if first else 0) + after)
+    window = text[start:end]
+    parts = ["…" if start else ""]
+    shown = 0
+    for match in pattern.finditer(window):
+        parts.append(format_html("{}<mark>{}</mark>", window[shown : match.start()], match[0]))
+        shown = match.end()
+    parts.append(escape(window[shown:]))
+    parts.append("…" if end < len(text) else "")
+    return mark_safe("".join(parts))  # noqa: S308 - every piece is escaped above.
