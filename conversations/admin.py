@@ -3,6 +3,7 @@ from django.contrib import admin
 from conversations.models import (
     Activity,
     Attachment,
+    CannedResponse,
     Conversation,
     ConversationRead,
     Mention,
@@ -48,3 +49,9 @@ class ConversationReadAdmin(admin.ModelAdmin):
 class MentionAdmin(admin.ModelAdmin):
     list_display = ["user", "message", "is_read", "created_at"]
     raw_id_fields = ["message"]
+
+
+@admin.register(CannedResponse)
+class CannedResponseAdmin(admin.ModelAdmin):
+    list_display = ["shortcut", "title", "owner"]
+    search_fields = ["shortcut", "title", "body"]

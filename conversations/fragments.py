@@ -59,13 +59,28 @@ def thread_header_context(conversation):
     }
 
 
-def composer_context(conversation):
-    """The composer is rendered for one agent, never pushed: it may list colleagues."""
+def composer_context(conversation, user):
+    """The composer is rendered for one agent, never pushed: it may hold their own data."""
     from conversations.access import users_who_can_see
+    from conversations.models import CannedResponse
 
     people = users_who_can_see(conversation).order_by("display_name")
+    canned = CannedResponse.objects.available_to(user).order_by("shortcut")[:500]
+    contact = conversation.contact
     return {
         "conversation": conversation,
+        "canned": json.dumps(
+            [{"shortcut": c.shortcut, "title": c.title, "body": c.body} for c in canned]
+        ),
+        "placeholders": json.dumps(
+            {
+                "contact.first_name": contact.display_name.split(" ")[0],
+                "contact.name": contact.display_name,
+                "contact.email": contact.email,
+                "agent.first_name": user.get_short_name(),
+                "agent.name": user.display_name,
+            }
+        ),
         # An attribute, not a JSON <script>: htmx drops script elements from swapped HTML.
         "mentionable": json.dumps(
             [{"name": person.display_name, "email": person.email} for person in people]

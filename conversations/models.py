@@ -337,3 +337,46 @@ class Mention(models.Model):
 
     def __str__(self):
         return f"@{self.user} in message {self.message_id}"
+
+
+class CannedResponseQuerySet(models.QuerySet):
+    def available_to(self, user):
+        """Shared responses and the user's own."""
+        return self.filter(Q(owner__isnull=True) | Q(owner=user))
+
+
+class CannedResponse(models.Model):
+    """A saved reply, inserted with "/" in the composer. Shared when it has no owner.
+
+    The body may hold placeholders: {{contact.first_name}}, {{contact.name}},
+    {{contact.email}}, {{agent.first_name}}, {{agent.name}}.
+    """
+
+    shortcut = models.SlugField(_("shortcut"), max_length=40)
+    title = models.CharField(_("title"), max_length=120)
+    body = models.TextField(_("text"))
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="canned_responses",
+        help_text=_("Empty for a response everyone shares."),
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = CannedResponseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["shortcut"]
+        verbose_name = _("canned response")
+        verbose_name_plural = _("canned responses")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shortcut"], condition=Q(owner__isnull=True), name="shared_shortcut_unique"
+            ),
+            models.UniqueConstraint(fields=["owner", "shortcut"], name="own_shortcut_unique"),
+        ]
+
+    def __str__(self):
+        return f"/{self.shortcut}"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from channels_app.events import publish
@@ -18,6 +19,7 @@ from conversations.models import (
     Activity,
     ActivityField,
     AuthorType,
+    CannedResponse,
     Conversation,
     DeliveryStatus,
     Direction,
@@ -513,4 +515,24 @@ def _record_activity(conversation, actor, field, from_value, to_value, reason=""
         from_label=labels[0],
         to_label=labels[1],
         reason=reason,
+    )
+
+
+@transaction.atomic
+def create_canned_response(user, *, shortcut, title, body, shared=False):
+    """Save a reply for later. Anyone may keep their own; sharing is for supervisors."""
+    shortcut = slugify(shortcut or "")[:40]
+    title = (title or "").strip()[:120]
+    body = _clean_body(body)
+    if not shortcut:
+        raise ActionRefused(_("Give the canned response a shortcut, e.g. “shipping-times”."))
+    if shared and not user.sees_every_inbox:
+        raise ActionRefused(_("Only supervisors and admins can share canned responses."))
+    owner = None if shared else user
+    clash = CannedResponse.objects.filter(shortcut=shortcut)
+    clash = clash.filter(owner__isnull=True) if shared else clash.filter(owner=user)
+    if clash.exists():
+        raise ActionRefused(_("The shortcut /%(shortcut)s is taken.") % {"shortcut": shortcut})
+    return CannedResponse.objects.create(
+        shortcut=shortcut, title=title or shortcut, body=body, owner=owner
     )

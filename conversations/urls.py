@@ -15,5 +15,6 @@ urlpatterns = [
     path("conversations/<int:pk>/priority/", views.change_priority, name="priority"),
     path("conversations/<int:pk>/team/", views.change_team, name="team"),
     path("conversations/<int:pk>/labels/", views.change_labels, name="labels"),
+    path("conversations/<int:pk>/canned/", views.save_canned_response, name="save_canned"),
     path("search/", views.search, name="search"),
 ]

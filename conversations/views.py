@@ -62,7 +62,7 @@ def workspace(request, pk=None):
                 "last_event_id": last_event_id,
                 **queries.thread_context(conversation),
                 **fragments.thread_header_context(conversation),
-                **fragments.composer_context(conversation),
+                **fragments.composer_context(conversation, request.user),
             },
         )
     view = _list_view(request)
@@ -79,7 +79,7 @@ def workspace(request, pk=None):
     if conversation is not None:
         context.update(queries.thread_context(conversation))
         context.update(fragments.thread_header_context(conversation))
-        context.update(fragments.composer_context(conversation))
+        context.update(fragments.composer_context(conversation, request.user))
     return render(request, "conversations/workspace.html", context)
 
 
@@ -118,7 +118,7 @@ def reply(request, pk):
             request,
             "conversations/partials/composer.html",
             {
-                **fragments.composer_context(conversation),
+                **fragments.composer_context(conversation, request.user),
                 "error": refusal.message,
                 "body": body,
                 "mode": mode,
@@ -128,7 +128,11 @@ def reply(request, pk):
     return render(
         request,
         "conversations/partials/reply_sent.html",
-        {**fragments.composer_context(conversation), "message": message, "mode": mode},
+        {
+            **fragments.composer_context(conversation, request.user),
+            "message": message,
+            "mode": mode,
+        },
     )
 
 
@@ -255,3 +259,29 @@ def search(request):
     if target == "thread-pane":
         return render(request, "conversations/partials/search_results.html", context)
     return render(request, "conversations/search.html", context)
+
+
+@require_POST
+def save_canned_response(request, pk):
+    """Save the composer's text as a canned response; answers with the composer, text kept."""
+    conversation = access_conversation(request.user, pk)
+    body = request.POST.get("body", "")
+    context = {**fragments.composer_context(conversation, request.user), "body": body}
+    try:
+        canned = services.create_canned_response(
+            request.user,
+            shortcut=request.POST.get("shortcut", ""),
+            title=request.POST.get("title", ""),
+            body=body,
+            shared=request.POST.get("shared") == "on",
+        )
+    except services.ActionRefused as refusal:
+        return render(
+            request,
+            "conversations/partials/composer.html",
+            {**context, "error": refusal.message},
+            status=422,
+        )
+    context = {**fragments.composer_context(conversation, request.user), "body": body}
+    context["notice"] = _("Saved as /%(shortcut)s.") % {"shortcut": canned.shortcut}
+    return render(request, "conversations/partials/composer.html", context)

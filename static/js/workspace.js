@@ -56,6 +56,7 @@
     live.onOpen(followThread);
     scrollToBottom();
     markSelected(openedId);
+    restoreDraft();
     // Opened from the keyboard: stay in the list so j/k keep working. By mouse: reply.
     var focus = keyboardNavigation
       ? document.querySelector(".conv-link[aria-current='true']")
@@ -63,9 +64,74 @@
     keyboardNavigation = false;
     if (focus) { focus.focus(); }
   });
-  document.addEventListener("htmx:afterSettle", function () { markSelected(); });
+  document.addEventListener("htmx:afterSettle", function () { markSelected(); dayLines(); });
+
+  // Day separators, in the viewer's time zone: derived here so pushed fragments stay shared.
+  var dayFormat = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+    weekday: "long", day: "numeric", month: "long", year: "numeric",
+    timeZone: document.body.dataset.timeZone || undefined
+  });
+  function dayLines() {
+    var list = document.querySelector("#thread ol.messages");
+    if (!list) { return; }
+    list.querySelectorAll(".day-separator").forEach(function (el) { el.remove(); });
+    var previous = null;
+    list.querySelectorAll(":scope > li").forEach(function (item) {
+      var time = item.querySelector("time[datetime]");
+      if (!time) { return; }
+      var day = dayFormat.format(new Date(time.getAttribute("datetime")));
+      if (day !== previous) {
+        var line = document.createElement("li");
+        line.className = "day-separator";
+        line.setAttribute("role", "separator");
+        line.textContent = day;
+        item.before(line);
+        previous = day;
+      }
+    });
+  }
+
+  // Older messages load when the reader scrolls near the top; the view stays where it was.
+  var heightBeforeOlder = null;
+  document.addEventListener("scroll", function (event) {
+    var el = event.target;
+    if (el.id !== "thread-scroll" || el.scrollTop > 80 || heightBeforeOlder !== null) { return; }
+    var button = el.querySelector(".load-older");
+    if (button) {
+      heightBeforeOlder = el.scrollHeight - el.scrollTop;
+      button.click();
+    }
+  }, true);
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var el = scroller();
+    var path = event.detail.pathInfo ? event.detail.pathInfo.requestPath : "";
+    if (heightBeforeOlder !== null && el && path.indexOf("/messages/?before=") !== -1) {
+      el.scrollTop = el.scrollHeight - heightBeforeOlder;
+      heightBeforeOlder = null;
+    }
+  });
+
+  // Drafts survive moving between conversations (and reloads) until they are sent.
+  function draftKey(form) { return "switchboard.draft." + form.dataset.conversationId; }
+  function restoreDraft() {
+    var form = document.getElementById("composer");
+    var box = document.getElementById("reply-body");
+    if (!form || !box || box.value) { return; }
+    try { box.value = sessionStorage.getItem(draftKey(form)) || ""; } catch (e) { /* storage off */ }
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target.id !== "reply-body") { return; }
+    try { sessionStorage.setItem(draftKey(event.target.form), event.target.value); } catch (e) { /* storage off */ }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (form && form.id === "composer" && event.detail.successful) {
+      try { sessionStorage.removeItem(draftKey(form)); } catch (e) { /* storage off */ }
+    }
+  });
   function afterLiveSwap() {
     markSelected();
+    dayLines();
     if (wasNearBottom) { scrollToBottom(); }
   }
   document.addEventListener("htmx:oobAfterSwap", afterLiveSwap);
@@ -99,58 +165,97 @@
     }
   });
 
-  // @mentions: in a note, "@" followed by letters offers colleagues who can see it.
-  var picker = { open: false, start: 0, index: 0, matches: [] };
-  function mentionable() {
+  // Suggestions while typing: "@" in a note offers colleagues who can see the conversation;
+  // "/" offers canned responses, inserted with their placeholders filled in.
+  var picker = { open: false, start: 0, index: 0, matches: [], kind: null };
+  function composerData(name) {
     var box = document.getElementById("reply-body");
-    return box && box.dataset.mentionable ? JSON.parse(box.dataset.mentionable) : [];
+    return box && box.dataset[name] ? JSON.parse(box.dataset[name]) : null;
   }
+  function fill(text) {
+    var values = composerData("placeholders") || {};
+    return text.replace(/\{\{\s*([a-z_.]+)\s*\}\}/g, function (all, key) {
+      return key in values ? values[key] : all;
+    });
+  }
+  var sources = {
+    mention: {
+      pattern: /(^|\s)@([^\s@]{0,30})$/,
+      label: "labelMention",
+      onlyInNote: true,
+      find: function (query) {
+        return (composerData("mentionable") || []).filter(function (person) {
+          return person.name.toLowerCase().indexOf(query) !== -1 || person.email.toLowerCase().indexOf(query) === 0;
+        }).map(function (person) { return { text: person.name, insert: "@" + person.name + " " }; });
+      }
+    },
+    canned: {
+      pattern: /(^|\s)\/([\w-]{0,40})$/,
+      label: "labelCanned",
+      onlyInNote: false,
+      find: function (query) {
+        return (composerData("canned") || []).filter(function (item) {
+          return item.shortcut.indexOf(query) !== -1 || item.title.toLowerCase().indexOf(query) !== -1;
+        }).map(function (item) {
+          return { text: "/" + item.shortcut + " — " + item.title, insert: fill(item.body) };
+        });
+      }
+    }
+  };
   function closePicker() {
-    var list = document.getElementById("mention-picker");
+    var list = document.getElementById("suggestions");
     if (list) { list.hidden = true; list.textContent = ""; }
+    var box = document.getElementById("reply-body");
+    if (box) { box.removeAttribute("aria-activedescendant"); }
     picker.open = false;
   }
   function renderPicker() {
-    var list = document.getElementById("mention-picker");
+    var list = document.getElementById("suggestions");
+    var box = document.getElementById("reply-body");
     list.textContent = "";
-    picker.matches.forEach(function (person, i) {
+    list.setAttribute("aria-label", list.dataset[sources[picker.kind].label]);
+    picker.matches.forEach(function (match, i) {
       var item = document.createElement("li");
       item.setAttribute("role", "option");
-      item.id = "mention-option-" + i;
+      item.id = "suggestion-" + i;
       item.setAttribute("aria-selected", i === picker.index ? "true" : "false");
-      item.textContent = person.name;
+      item.textContent = match.text;
       item.addEventListener("mousedown", function (event) { event.preventDefault(); choose(i); });
       list.appendChild(item);
     });
     list.hidden = picker.matches.length === 0;
-    document.getElementById("reply-body").setAttribute("aria-activedescendant", "mention-option-" + picker.index);
+    box.setAttribute("aria-activedescendant", "suggestion-" + picker.index);
   }
   function choose(i) {
     var box = document.getElementById("reply-body");
-    var person = picker.matches[i];
     var before = box.value.slice(0, picker.start);
     var after = box.value.slice(box.selectionStart);
-    box.value = before + "@" + person.name + " " + after;
-    var caret = (before + "@" + person.name + " ").length;
+    var inserted = picker.matches[i].insert;
+    box.value = before + inserted + after;
+    var caret = (before + inserted).length;
     box.setSelectionRange(caret, caret);
+    box.dispatchEvent(new Event("input", { bubbles: true }));
     closePicker();
   }
   document.addEventListener("input", function (event) {
     var box = event.target;
-    if (box.id !== "reply-body") { return; }
-    var form = box.form;
-    if (!form.classList.contains("is-note")) { closePicker(); return; }
+    if (box.id !== "reply-body" || !event.isTrusted) { return; }
+    var inNote = box.form.classList.contains("is-note");
     var upto = box.value.slice(0, box.selectionStart);
-    var match = /(^|\s)@([^\s@]{0,30})$/.exec(upto);
-    if (!match) { closePicker(); return; }
-    var query = match[2].toLowerCase();
-    picker.start = upto.length - match[2].length - 1;
-    picker.matches = mentionable().filter(function (person) {
-      return person.name.toLowerCase().indexOf(query) !== -1 || person.email.toLowerCase().indexOf(query) === 0;
-    }).slice(0, 8);
-    picker.index = 0;
-    picker.open = picker.matches.length > 0;
-    renderPicker();
+    for (var kind in sources) {
+      var source = sources[kind];
+      var match = source.pattern.exec(upto);
+      if (match && (inNote || !source.onlyInNote)) {
+        picker.kind = kind;
+        picker.start = upto.length - match[2].length - 1;
+        picker.matches = source.find(match[2].toLowerCase()).slice(0, 8);
+        picker.index = 0;
+        picker.open = picker.matches.length > 0;
+        renderPicker();
+        return;
+      }
+    }
+    closePicker();
   });
 
   // Enter sends, Shift+Enter starts a new line; in the picker, arrows and Enter choose.
@@ -266,6 +371,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     live.onOpen(followThread);
     markSelected();
+    dayLines();
+    restoreDraft();
     scrollToBottom();
   });
 })();

@@ -91,3 +91,38 @@ def test_an_agent_walks_three_conversations_with_the_keyboard_alone(demo, live_a
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_hidden()
     assert widget.pk
+
+
+def test_canned_responses_are_saved_from_the_composer_and_inserted_with_slash(
+    demo, live_app, page, sign_in
+):
+    from conversations.models import CannedResponse
+
+    CannedResponse.objects.create(
+        shortcut="shipping-times",
+        title="Shipping times",
+        body="Hi {{contact.first_name}}, orders leave our roastery within 24 hours. — {{agent.first_name}}",
+    )
+    sign_in(page, "agent@example.com")
+    page.goto(f"{live_app.url}/?view=all")
+    page.locator(".conv-row", has_text="Javier Morales").get_by_role("link").click()
+    reply = page.get_by_role("textbox", name="Reply")
+    reply.type("/ship")
+    options = page.get_by_role("listbox", name="Canned responses").get_by_role("option")
+    expect(options).to_have_text(["/shipping-times — Shipping times"])
+    reply.press("Enter")
+    expect(reply).to_have_value("Hi Javier, orders leave our roastery within 24 hours. — Ana")
+
+    reply.fill("Our café opens at 8:00 on weekdays.")
+    page.get_by_text("Save as canned response").click()
+    page.get_by_role("textbox", name="Shortcut").fill("opening-hours")
+    page.get_by_role("textbox", name="Title").fill("Opening hours")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("status").filter(has_text="Saved as /opening-hours.")).to_be_visible()
+    mine = CannedResponse.objects.get(shortcut="opening-hours")
+    assert mine.owner.email == "agent@example.com"
+    reply = page.get_by_role("textbox", name="Reply")
+    reply.fill("/open")
+    expect(page.get_by_role("listbox", name="Canned responses").get_by_role("option")).to_have_text(
+        ["/opening-hours — Opening hours"]
+    )
