@@ -52,7 +52,19 @@ def _thread_header(event):
     return html
 
 
+def _contact(event):
+    conversation, _message = _loaded(event)
+    if conversation is None:
+        return ""
+    from contacts.fragments import contact_panel_oob
+
+    return fragments.conversation_row_oob(conversation, move_to_top=False) + contact_panel_oob(
+        conversation.contact, conversation.inbox_id
+    )
+
+
 RENDERERS = {
+    ("contact.updated", "list"): _contact,
     ("message.created", "list"): lambda e: _row(e, move=True),
     ("message.created", "thread"): _thread_message,
     ("message.created", "visitor"): _visitor_message,

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from contacts.models import Consent, Contact, ContactIdentity
+from contacts.models import Consent, Contact, ContactChange, ContactIdentity, ContactNote
 
 
 class IdentityInline(admin.TabularInline):
@@ -27,3 +27,15 @@ class ConsentAdmin(admin.ModelAdmin):
     list_display = ["contact", "channel", "state", "source", "created_at"]
     list_filter = ["channel", "state"]
     list_select_related = ["contact"]
+
+
+@admin.register(ContactNote)
+class ContactNoteAdmin(admin.ModelAdmin):
+    list_display = ["contact", "author", "created_at"]
+    list_select_related = ["contact", "author"]
+
+
+@admin.register(ContactChange)
+class ContactChangeAdmin(admin.ModelAdmin):
+    list_display = ["contact", "field", "from_value", "to_value", "actor", "created_at"]
+    list_select_related = ["contact", "actor"]

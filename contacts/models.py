@@ -95,3 +95,43 @@ class Consent(models.Model):
 
     def __str__(self):
         return f"{self.contact} · {self.channel} · {self.state}"
+
+
+class ContactNote(models.Model):
+    """Something colleagues should know about a person, kept across conversations."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField(_("note"))
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("contact note")
+        verbose_name_plural = _("contact notes")
+
+    def __str__(self):
+        return self.body[:60]
+
+
+class ContactChange(models.Model):
+    """One edit of a contact's details: who changed which field, from what, to what."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="changes")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    field = models.CharField(max_length=120)
+    from_value = models.TextField(blank=True)
+    to_value = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("contact change")
+        verbose_name_plural = _("contact changes")
+
+    def __str__(self):
+        return f"{self.field}: {self.from_value} → {self.to_value}"

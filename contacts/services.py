@@ -7,7 +7,26 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from contacts.models import Consent, ConsentState, Contact, ContactIdentity
+from contacts.models import (
+    Consent,
+    ConsentState,
+    Contact,
+    ContactChange,
+    ContactIdentity,
+    ContactNote,
+)
+
+
+class ContactRefused(ValueError):
+    """An edit that cannot be made; the message says why, for the user."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+EDITABLE_FIELDS = ("name", "email", "phone")
+MAX_ATTRIBUTES = 50
 
 
 class InvalidPhoneNumber(ValueError):
@@ -71,6 +90,97 @@ def update_contact_details(contact, *, name=None, email=None):
         contact.updated_at = timezone.now()
         contact.save(update_fields=[*changed, "updated_at"])
     return contact
+
+
+def _publish_contact(contact):
+    """Every inbox where the contact has a conversation shows the new details live."""
+    from channels_app.events import publish
+    from conversations.models import Conversation
+
+    latest = {}
+    for conversation in Conversation.objects.filter(contact=contact).order_by("-last_message_at"):
+        latest.setdefault(conversation.inbox_id, conversation)
+    for conversation in latest.values():
+        publish("contact.updated", conversation=conversation)
+
+
+def _log_change(user, contact, field, old, new):
+    ContactChange.objects.create(
+        contact=contact, actor=user, field=field, from_value=old or "", to_value=new or ""
+    )
+
+
+@transaction.atomic
+def edit_contact(user, contact, field, value):
+    """Change a contact's name, e-mail or phone, validated, logged and live."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    if field not in EDITABLE_FIELDS:
+        raise ContactRefused(_("That detail cannot be edited."))
+    value = (value or "").strip()
+    if field == "email" and value:
+        try:
+            validate_email(value)
+        except ValidationError as exc:
+            raise ContactRefused(
+                _("“%(value)s” is not an e-mail address.") % {"value": value}
+            ) from exc
+    if field == "phone" and value:
+        try:
+            value = normalise_phone(value)
+        except InvalidPhoneNumber as exc:
+            raise ContactRefused(str(exc)) from exc
+    if field == "name":
+        value = value[:200]
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    old = getattr(contact, field)
+    if old == value:
+        return contact
+    setattr(contact, field, value)
+    contact.updated_at = timezone.now()
+    contact.save(update_fields=[field, "updated_at"])
+    _log_change(user, contact, field, old, value)
+    _publish_contact(contact)
+    return contact
+
+
+@transaction.atomic
+def set_attribute(user, contact, key, value):
+    """Set (or, with an empty value, remove) one custom attribute."""
+    key = (key or "").strip()[:60]
+    value = (value or "").strip()[:500]
+    if not key:
+        raise ContactRefused(_("Give the attribute a name."))
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    attributes = dict(contact.custom_attributes)
+    old = str(attributes.get(key, ""))
+    if value:
+        if key not in attributes and len(attributes) >= MAX_ATTRIBUTES:
+            raise ContactRefused(
+                _("A contact can have at most %(n)s attributes.") % {"n": MAX_ATTRIBUTES}
+            )
+        attributes[key] = value
+    else:
+        attributes.pop(key, None)
+    if old == value:
+        return contact
+    contact.custom_attributes = attributes
+    contact.updated_at = timezone.now()
+    contact.save(update_fields=["custom_attributes", "updated_at"])
+    _log_change(user, contact, key, old, value)
+    _publish_contact(contact)
+    return contact
+
+
+@transaction.atomic
+def add_contact_note(user, contact, body):
+    body = (body or "").strip()
+    if not body:
+        raise ContactRefused(_("Write the note before saving it."))
+    note = ContactNote.objects.create(contact=contact, author=user, body=body[:4000])
+    _publish_contact(contact)
+    return note
 
 
 def record_consent(contact, channel, state, *, source, user=None):

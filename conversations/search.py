@@ -64,6 +64,9 @@ MAX_QUERY_LENGTH = 200
 # Highlight markers handed to ts_headline, replaced by <mark> after escaping.
 START, STOP = "\x02", "\x03"
 
+# Results show an inbox's name only: leave its settings and secrets (decrypted per row) alone.
+UNUSED_INBOX_FIELDS = ("inbox__provider_config", "inbox__provider_secrets")
+
 CONVERSATION_NUMBER = re.compile(r"#?(\d{1,18})")
 PHONE_PUNCTUATION = re.compile(r"[\s().-]")
 
@@ -133,7 +136,10 @@ def matching_conversations(user, query):
     if number is None:
         return []
     return list(
-        visible_conversations(user).select_related("contact", "inbox").filter(pk=number[1])
+        visible_conversations(user)
+        .select_related("contact", "inbox")
+        .defer(*UNUSED_INBOX_FIELDS)
+        .filter(pk=number[1])
     )
 
 
@@ -158,11 +164,15 @@ def matching_contacts(user, query):
 
 
 def searchable_messages(user):
-    return Message.objects.filter(
-        conversation__in=visible_conversations(user),
-        kind__in=SEARCHABLE_KINDS,
-        is_deleted=False,
-    ).select_related("conversation__contact", "inbox", "author")
+    return (
+        Message.objects.filter(
+            conversation__in=visible_conversations(user),
+            kind__in=SEARCHABLE_KINDS,
+            is_deleted=False,
+        )
+        .select_related("conversation__contact", "inbox", "author")
+        .defer(*UNUSED_INBOX_FIELDS)
+    )
 
 
 def matching_messages(user, query):

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from channels_app.models import LiveEvent
+from contacts.fragments import contact_panel_context
 from conversations import fragments, queries, services
 from conversations.access import access_conversation, users_who_can_see
 from conversations.fragments import conversation_queryset
@@ -63,6 +64,7 @@ def workspace(request, pk=None):
                 **queries.thread_context(conversation),
                 **fragments.thread_header_context(conversation),
                 **fragments.composer_context(conversation, request.user),
+                **contact_panel_context(conversation.contact, request.user),
             },
         )
     view = _list_view(request)
@@ -80,6 +82,7 @@ def workspace(request, pk=None):
         context.update(queries.thread_context(conversation))
         context.update(fragments.thread_header_context(conversation))
         context.update(fragments.composer_context(conversation, request.user))
+        context.update(contact_panel_context(conversation.contact, request.user))
     return render(request, "conversations/workspace.html", context)
 
 

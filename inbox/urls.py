@@ -8,6 +8,7 @@ from inbox import widget
 
 urlpatterns = [
     path("", include("conversations.urls")),
+    path("contacts/", include("contacts.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path(

@@ -22,7 +22,7 @@ def visitor_session(live_app, widget):
 def open_conversation(page, text):
     page.locator("[data-view-key='all']").click()
     page.locator(".conv-row", has_text=text).get_by_role("link").click()
-    expect(page.locator("#thread ol.messages")).to_contain_text(text)
+    expect(page.locator("#thread")).to_contain_text(text)
 
 
 def test_assign_resolve_and_reopen_are_live_in_a_second_agents_window(
@@ -65,3 +65,35 @@ def test_assign_resolve_and_reopen_are_live_in_a_second_agents_window(
         expect(window.locator(".thread-header .status-pill.status-open")).to_be_visible()
     expect(luis.locator(".conv-row", has_text="started leaking again")).to_be_visible()
     screenshot(luis, "second-window-after-reopen")
+
+
+def test_contact_edits_are_live_for_colleagues_and_recorded(demo, live_app, page, context, sign_in):
+    from contacts.models import ContactChange, ContactNote
+
+    sign_in(page, "agent@example.com")
+    open_conversation(page, "Javier Morales")
+    luis = context.browser.new_context().new_page()
+    sign_in(luis, "supervisor@example.com")
+    open_conversation(luis, "Javier Morales")
+
+    panel = page.get_by_role("complementary", name="Contact")
+    email = panel.get_by_label("E-mail")
+    email.fill("not an address")
+    email.press("Tab")
+    expect(panel.get_by_role("alert")).to_contain_text("is not an e-mail address")
+    panel.get_by_label("E-mail").fill("javier@morales.example")
+    panel.get_by_label("E-mail").press("Tab")
+    expect(luis.locator(".contact-panel input[type='email']")).to_have_value(
+        "javier@morales.example"
+    )
+
+    panel.get_by_label("Attribute name").fill("plan")
+    panel.get_by_label("Attribute value").fill("Subscription, 1 kg a month")
+    panel.get_by_role("button", name="Add attribute").click()
+    expect(luis.locator(".contact-panel")).to_contain_text("plan")
+
+    panel.get_by_label("Note about this contact").fill("Prefers decaf.")
+    panel.get_by_role("button", name="Save note").click()
+    expect(luis.locator(".contact-notes")).to_contain_text("Prefers decaf.")
+    assert ContactNote.objects.get().body == "Prefers decaf."
+    assert {c.field for c in ContactChange.objects.all()} == {"email", "plan"}

@@ -1,0 +1,33 @@
+"""The contact panel, shared by the thread view, contact edits and live pushes."""
+
+from django.template.loader import render_to_string
+
+from contacts.models import ContactChange, ContactNote
+
+
+def contact_panel_context(contact, user=None):
+    """Everything the panel shows. Viewer-neutral unless `user` narrows the conversations."""
+    from conversations.models import Conversation
+
+    conversations = Conversation.objects.filter(contact=contact).select_related("inbox")
+    if user is not None:
+        conversations = conversations.visible_to(user)
+    return {
+        "contact": contact,
+        "identities": list(contact.identities.select_related("inbox")),
+        "attributes": sorted(contact.custom_attributes.items()),
+        "contact_notes": list(
+            ContactNote.objects.filter(contact=contact).select_related("author")[:5]
+        ),
+        "changes": list(ContactChange.objects.filter(contact=contact).select_related("actor")[:5]),
+        "previous_conversations": list(conversations.order_by("-last_message_at")[:10]),
+    }
+
+
+def contact_panel_oob(contact, inbox_id):
+    """The panel as pushed to one inbox's agents: only that inbox's conversations are listed."""
+    context = contact_panel_context(contact)
+    context["previous_conversations"] = [
+        c for c in context["previous_conversations"] if c.inbox_id == inbox_id
+    ]
+    return render_to_string("contacts/partials/contact_panel.html", {**context, "oob": True})
