@@ -101,7 +101,10 @@ def test_canned_responses_are_saved_from_the_composer_and_inserted_with_slash(
     CannedResponse.objects.create(
         shortcut="shipping-times",
         title="Shipping times",
-        body="Hi {{contact.first_name}}, orders leave our roastery within 24 hours. — {{agent.first_name}}",
+        body=(
+            "Hi {{contact.first_name}}, orders leave our roastery within 24 hours."
+            " — {{agent.first_name}}"
+        ),
     )
     sign_in(page, "agent@example.com")
     page.goto(f"{live_app.url}/?view=all")
