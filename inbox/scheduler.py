@@ -23,6 +23,14 @@ def _as_schedule(value):
     return value if hasattr(value, "is_due") else celery_schedule(run_every=value)
 
 
+def _task(name):
+    # A worker imports every app's tasks module when it starts; the web process does not,
+    # so the first lookup of a task that nothing has imported yet loads them.
+    if name not in app.tasks:
+        app.autodiscover_tasks(force=True)
+    return app.tasks[name]
+
+
 def run_due_tasks(last_run, now=None):
     """Run every entry that is due; returns how many ran. `last_run` is updated in place."""
     now = now or timezone.now()
@@ -37,7 +45,7 @@ def run_due_tasks(last_run, now=None):
             continue
         last_run[name] = now
         try:
-            app.tasks[entry["task"]].apply(args=entry.get("args", ()))
+            _task(entry["task"]).apply(args=entry.get("args", ()))
             ran += 1
         except Exception:
             logger.exception("Periodic task %s failed", name)

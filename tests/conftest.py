@@ -129,3 +129,20 @@ def live_app(django_db_setup, tmp_path_factory):
     app = start_live_app(database_url_for_tests(), tmp_path_factory.mktemp("live"))
     yield app
     app.stop()
+
+
+@pytest.fixture
+def fast_password_hashing(settings):
+    """Hash passwords with a fast hasher: unit tests create many users.
+
+    Opt-in (`pytest.mark.usefixtures`), never for tests that share users with a server
+    process, which only knows the real hashers.
+    """
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def visitor(widget_inbox):
+    """A website visitor of `widget_inbox` who has not written yet: their identity."""
+    identity, _ = get_or_create_identity(widget_inbox, "visitor:fixture", name="Vera Visitor")
+    return identity
