@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format install migrate demo bench clean
+.PHONY: run test test-fast lint format install migrate demo bench clean messages
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+## Extract the translatable text into locale/ (Spanish and Italian; English is the source)
+## and compile it. Needs GNU gettext (apt-get install gettext). Commit the .po and .mo files.
+messages: install
+	$(PY) manage.py makemessages -l es -l it --no-obsolete --ignore=.venv --ignore=staticfiles --ignore=node_modules
+	$(PY) manage.py compilemessages --ignore=.venv --ignore=staticfiles --ignore=node_modules
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -14,7 +14,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from channels_app import events
+from channels_app import events, presence
 from channels_app.groups import conversation_group, inbox_group, user_group, visitor_group
 
 logger = logging.getLogger(__name__)
@@ -71,6 +71,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
 
 class AgentConsumer(LiveConsumer):
+    user = None
+
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
@@ -81,8 +83,19 @@ class AgentConsumer(LiveConsumer):
         self.audience = events.Audience(
             language=user.language, inbox_ids=frozenset(inbox_ids), user_id=user.pk
         )
-        await self.join(*(inbox_group(pk, user.language) for pk in inbox_ids), user_group(user.pk))
+        await self.join(
+            *(inbox_group(pk, user.language) for pk in inbox_ids),
+            user_group(user.pk),
+            presence.STAFF_GROUP,
+        )
         await self.accept()
+        await database_sync_to_async(presence.socket_opened)(user, self.channel_name)
+
+    async def disconnect(self, code):
+        if self.user is not None:
+            await self.announce_viewing(self.audience.conversation_id, "left")
+            await database_sync_to_async(presence.socket_closed)(self.user, self.channel_name)
+        await super().disconnect(code)
 
     async def receive(self, text_data=None, bytes_data=None):
         data = _parse(text_data)
@@ -95,24 +108,68 @@ class AgentConsumer(LiveConsumer):
             )
         elif kind == "typing":
             await self.forward_typing(_as_int(data.get("conversation")))
+        elif kind == "counts":
+            await self.send_counts()
+        elif kind == "idle":
+            await database_sync_to_async(presence.went_idle)(self.user)
+        elif kind == "active":
+            await database_sync_to_async(presence.came_back)(self.user)
+        elif kind == "ping":
+            await database_sync_to_async(presence.socket_seen)(self.channel_name)
 
     async def follow_conversation(self, conversation_id, last_event_id):
         previous = self.audience.conversation_id
         if previous is not None and previous != conversation_id:
+            await self.announce_viewing(previous, "left")
             await self.leave(conversation_group(previous, self.audience.language))
             self.audience.conversation_id = None
         if conversation_id is None:
             return
-        allowed = await database_sync_to_async(_may_see_conversation)(self.user, conversation_id)
+        allowed = await database_sync_to_async(_open_and_mark_read)(self.user, conversation_id)
         if not allowed:
             return
         self.audience.conversation_id = conversation_id
         await self.join(conversation_group(conversation_id, self.audience.language))
         await self.send_catch_up(last_event_id, conversation_id=conversation_id)
+        await self.announce_viewing(conversation_id, "joined")
+        await self.send_counts()
+
+    async def send_counts(self):
+        counts = await database_sync_to_async(_unread_counts)(self.user)
+        await self.send(text_data=json.dumps({"type": "counts", "counts": counts}))
+
+    async def announce_viewing(self, conversation_id, state):
+        """Tell the others on this conversation who is looking at it, and who is replying."""
+        if conversation_id is None:
+            return
+        signal = {
+            "type": "viewer",
+            "conversation": conversation_id,
+            "user": self.user.pk,
+            "name": self.user.display_name,
+            "state": state,
+        }
+        for language in _languages():
+            await self.channel_layer.group_send(
+                conversation_group(conversation_id, language),
+                {"type": "staff.signal", "signal": signal, "sender": self.channel_name},
+            )
+
+    async def staff_signal(self, message):
+        signal = message["signal"]
+        if message.get("sender") == self.channel_name:
+            return
+        await self.send(text_data=json.dumps(signal))
+        # Someone opened the conversation we are on: let them know we are here too.
+        if signal.get("state") == "joined" and (
+            signal.get("conversation") == self.audience.conversation_id
+        ):
+            await self.announce_viewing(self.audience.conversation_id, "present")
 
     async def forward_typing(self, conversation_id):
         if conversation_id is None or conversation_id != self.audience.conversation_id:
             return
+        await self.announce_viewing(conversation_id, "replying")
         identity_id = await database_sync_to_async(_widget_identity_of)(conversation_id)
         if identity_id is None:
             return
@@ -181,10 +238,28 @@ def _visible_inbox_ids(user):
     return list(Inbox.objects.visible_to(user).values_list("pk", flat=True))
 
 
-def _may_see_conversation(user, conversation_id):
+def _open_and_mark_read(user, conversation_id):
+    """Check access to a conversation being opened and mark it read; False if not visible."""
     from conversations.models import Conversation
+    from conversations.services import mark_conversation_read
 
-    return Conversation.objects.visible_to(user).filter(pk=conversation_id).exists()
+    conversation = Conversation.objects.visible_to(user).filter(pk=conversation_id).first()
+    if conversation is None:
+        return False
+    mark_conversation_read(user, conversation)
+    return True
+
+
+def _unread_counts(user):
+    from conversations.queries import unread_counts
+
+    return unread_counts(user)
+
+
+def _languages():
+    from django.conf import settings
+
+    return [code for code, _name in settings.LANGUAGES]
 
 
 def _widget_identity_of(conversation_id):

@@ -49,3 +49,19 @@ class LiveEvent(models.Model):
 
     def __str__(self):
         return f"{self.pk} {self.kind}"
+
+
+class AgentSocket(models.Model):
+    """An open agent websocket: a user with none is offline. Stale rows are swept."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    channel_name = models.CharField(max_length=200, unique=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("agent socket")
+        verbose_name_plural = _("agent sockets")
+
+    def __str__(self):
+        return f"{self.user_id} {self.channel_name}"

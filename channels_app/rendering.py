@@ -63,7 +63,28 @@ def _contact(event):
     )
 
 
+def _mention(event):
+    """A JSON signal: the page shows it as a browser notification, nothing is swapped."""
+    import json
+
+    from django.utils.translation import gettext
+
+    _conversation, message = _loaded(event)
+    if message is None:
+        return ""
+    author = message.author.display_name if message.author else ""
+    return json.dumps(
+        {
+            "type": "mention",
+            "conversation": message.conversation_id,
+            "title": gettext("%(name)s mentioned you") % {"name": author},
+            "text": message.body[:140],
+        }
+    )
+
+
 RENDERERS = {
+    ("mention.created", "user"): _mention,
     ("contact.updated", "list"): _contact,
     ("message.created", "list"): lambda e: _row(e, move=True),
     ("message.created", "thread"): _thread_message,

@@ -10,6 +10,7 @@ import json
 from django.db.models import Prefetch
 from django.template.loader import render_to_string
 
+from conversations.attachments import accept_attribute
 from conversations.models import Attachment, Conversation, Message
 
 
@@ -85,6 +86,7 @@ def composer_context(conversation, user):
         "mentionable": json.dumps(
             [{"name": person.display_name, "email": person.email} for person in people]
         ),
+        "attachment_accept": accept_attribute(),
     }
 
 

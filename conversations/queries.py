@@ -2,13 +2,20 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from conversations.fragments import conversation_queryset, message_queryset
-from conversations.models import Activity, Conversation, Label, Status
+from conversations.models import (
+    Activity,
+    Conversation,
+    ConversationRead,
+    Label,
+    Mention,
+    Status,
+)
 from inbox.models import Inbox, Team
 
 PAGE_SIZE = 50
@@ -163,12 +170,21 @@ def navigation(user):
         ),
     )
     per_inbox = dict(visible.values_list("inbox").annotate(n=Count("pk")).order_by())
+    unread = unread_counts(user)
     return {
-        "fixed": [(key, title, counts[key]) for key, title in FIXED_VIEWS.items()],
+        "fixed": [
+            (key, title, counts[key], unread.get(key, 0)) for key, title in FIXED_VIEWS.items()
+        ],
         "inboxes": [
-            (f"inbox-{inbox.pk}", inbox.name, per_inbox.get(inbox.pk, 0))
+            (
+                f"inbox-{inbox.pk}",
+                inbox.name,
+                per_inbox.get(inbox.pk, 0),
+                unread.get(f"inbox-{inbox.pk}", 0),
+            )
             for inbox in Inbox.objects.visible_to(user).only("pk", "name")
         ],
+        "title_unread": unread["title"],
         "teams": [(f"team-{team.pk}", team.name) for team in Team.objects.only("pk", "name")],
         "labels": [(f"label-{label.pk}", label.name) for label in Label.objects.all()],
     }
@@ -176,7 +192,7 @@ def navigation(user):
 
 def view_counts(user):
     """Open conversations per fixed view, in one query."""
-    return {key: count for key, _title, count in navigation(user)["fixed"]}
+    return {key: count for key, _title, count, _unread in navigation(user)["fixed"]}
 
 
 def thread_context(conversation, before=None):
@@ -204,3 +220,48 @@ def thread_context(conversation, before=None):
         "thread_items": items,
         "oldest_message_id": messages[0].pk if (messages and has_older) else None,
     }
+
+
+def unread_conversations(user):
+    """Open conversations with a message this user has not seen (per ConversationRead)."""
+    read_up_to = ConversationRead.objects.filter(user=user, conversation=OuterRef("pk")).values(
+        "last_read_message_id"
+    )[:1]
+    return (
+        Conversation.objects.visible_to(user)
+        .filter(status=Status.OPEN, last_message__isnull=False)
+        .annotate(read_up_to=Subquery(read_up_to))
+        .filter(Q(read_up_to__isnull=True) | Q(last_message_id__gt=F("read_up_to")))
+    )
+
+
+def unread_counts(user):
+    """Unread conversations per view, for the navigation and the tab title: three queries."""
+    unread = unread_conversations(user)
+    counts = unread.aggregate(
+        mine=Count("pk", filter=Q(assignee=user)),
+        unassigned=Count("pk", filter=Q(assignee__isnull=True)),
+        all=Count("pk"),
+    )
+    counts["mentions"] = (
+        Mention.objects.filter(user=user, is_read=False)
+        .values("message__conversation")
+        .distinct()
+        .count()
+    )
+    for inbox_id, n in unread.values_list("inbox").annotate(n=Count("pk")).order_by():
+        counts[f"inbox-{inbox_id}"] = n
+    counts["title"] = counts["mine"] + counts["mentions"]
+    return counts
+
+
+def unread_ids(user, conversations):
+    """Which of these conversations (a loaded page) are unread for this user."""
+    ids = [c.pk for c in conversations]
+    if not ids:
+        return set()
+    return set(unread_conversations(user).filter(pk__in=ids).values_list("pk", flat=True))
+
+
+def visible_conversations_by_ids(user, ids):
+    return Conversation.objects.visible_to(user).filter(pk__in=ids).order_by("pk")

@@ -13,6 +13,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from channels_app.events import publish
+from conversations import attachments
 from conversations.access import users_who_can_see
 from conversations.models import (
     DELIVERY_ORDER,
@@ -21,6 +22,7 @@ from conversations.models import (
     AuthorType,
     CannedResponse,
     Conversation,
+    ConversationRead,
     DeliveryStatus,
     Direction,
     Mention,
@@ -112,13 +114,22 @@ def _open_conversation_for(inbox, identity, now):
 
 @transaction.atomic
 def record_inbound_message(
-    inbox, identity, *, body, external_id=None, provider_timestamp=None, content_attributes=None
+    inbox,
+    identity,
+    *,
+    body,
+    external_id=None,
+    provider_timestamp=None,
+    content_attributes=None,
+    files=(),
 ):
     """Store a customer's message once, in the conversation it belongs to, and go live.
 
     A message the provider sends again (same external id) is not stored twice: the
-    database's unique constraint decides and the first copy is returned.
+    database's unique constraint decides and the first copy is returned. `files` are
+    uploads (the widget's visitor attaching files), checked before anything is written.
     """
+    checked_files = _check_files(files)
     now = timezone.now()
     if external_id:
         existing = Message.objects.filter(inbox=inbox, external_id=external_id).first()
@@ -141,6 +152,7 @@ def record_inbound_message(
             )
     except IntegrityError:
         return InboundResult(Message.objects.get(inbox=inbox, external_id=external_id), False)
+    attachments.store(message, checked_files)
 
     changed = ["last_message_at", "last_message", "last_customer_message_at"]
     conversation.last_message_at = now
@@ -173,9 +185,17 @@ def record_inbound_message(
     return InboundResult(message, created=True)
 
 
-def _clean_body(body):
+def _check_files(files):
+    try:
+        return attachments.check_uploads(files or ())
+    except attachments.UploadRefused as refusal:
+        raise ActionRefused(refusal.message) from refusal
+
+
+def _clean_body(body, *, may_be_empty=False):
+    """The text of a message, checked. It may be empty only when files go with it."""
     body = (body or "").strip()
-    if not body:
+    if not body and not may_be_empty:
         raise ActionRefused(_("Write a message before sending."))
     if len(body) > settings.REPLY_MAX_LENGTH:
         raise ActionRefused(
@@ -186,9 +206,10 @@ def _clean_body(body):
 
 
 @transaction.atomic
-def send_reply(user, conversation, body):
-    """Save an agent's reply as queued and have it sent on the customer's channel."""
-    body = _clean_body(body)
+def send_reply(user, conversation, body, files=()):
+    """Save an agent's reply (text, files or both) as queued and have it sent."""
+    checked_files = _check_files(files)
+    body = _clean_body(body, may_be_empty=bool(checked_files))
     if not conversation.inbox.is_active:
         raise ActionRefused(_("This inbox is disconnected; replies cannot be sent."))
     now = timezone.now()
@@ -204,6 +225,7 @@ def send_reply(user, conversation, body):
         status=DeliveryStatus.QUEUED,
         status_changed_at=now,
     )
+    attachments.store(message, checked_files)
     conversation.last_message_at = now
     conversation.last_message = message
     conversation.waiting_since = None
@@ -332,12 +354,13 @@ def mentioned_in(conversation, body):
 
 
 @transaction.atomic
-def add_note(user, conversation, body, mentioned_users=()):
-    """A private note for colleagues: never sent to the customer.
+def add_note(user, conversation, body, mentioned_users=(), files=()):
+    """A private note for colleagues (text, files or both): never sent to the customer.
 
     Only users who can see the conversation can be mentioned; each one is notified.
     """
-    body = _clean_body(body)
+    checked_files = _check_files(files)
+    body = _clean_body(body, may_be_empty=bool(checked_files))
     mentioned_users = list(mentioned_users)
     allowed = set(
         users_who_can_see(conversation)
@@ -359,6 +382,7 @@ def add_note(user, conversation, body, mentioned_users=()):
         author=user,
         body=body,
     )
+    attachments.store(note, checked_files)
     Mention.objects.bulk_create(
         [Mention(message=note, user=mentioned) for mentioned in mentioned_users]
     )
@@ -536,3 +560,56 @@ def create_canned_response(user, *, shortcut, title, body, shared=False):
     return CannedResponse.objects.create(
         shortcut=shortcut, title=title or shortcut, body=body, owner=owner
     )
+
+
+def mark_conversation_read(user, conversation):
+    """The user has seen this conversation up to its latest message, and its mentions."""
+    last_message_id = (
+        Conversation.objects.filter(pk=conversation.pk)
+        .values_list("last_message_id", flat=True)
+        .first()
+    )
+    with transaction.atomic():
+        updated = ConversationRead.objects.filter(user=user, conversation=conversation).update(
+            last_read_message_id=last_message_id, updated_at=timezone.now()
+        )
+        if not updated:
+            try:
+                with transaction.atomic():
+                    ConversationRead.objects.create(
+                        user=user, conversation=conversation, last_read_message_id=last_message_id
+                    )
+            except IntegrityError:
+                ConversationRead.objects.filter(user=user, conversation=conversation).update(
+                    last_read_message_id=last_message_id, updated_at=timezone.now()
+                )
+        Mention.objects.filter(user=user, message__conversation=conversation, is_read=False).update(
+            is_read=True
+        )
+
+
+@dataclass
+class BulkResult:
+    changed: int
+    refusals: list
+
+
+def bulk_update(user, conversations, *, assignee=None, unassign=False, status=None, label=None):
+    """Apply one change to many conversations, each through its own action.
+
+    Every conversation gets the same checks, activity lines and live updates as when it
+    is changed alone; what cannot be done to one is reported and the others go ahead.
+    """
+    changed, refusals = 0, []
+    for conversation in conversations:
+        try:
+            if assignee is not None or unassign:
+                assign_conversation(user, conversation, None if unassign else assignee)
+            if status:
+                change_status(user, conversation, status)
+            if label is not None:
+                add_label(user, conversation, label)
+            changed += 1
+        except ActionRefused as refusal:
+            refusals.append(f"#{conversation.pk}: {refusal.message}")
+    return BulkResult(changed, refusals)

@@ -7,6 +7,7 @@ app_name = "conversations"
 urlpatterns = [
     path("", views.workspace, name="inbox"),
     path("conversations/", views.conversation_list_page, name="list_page"),
+    path("conversations/bulk/", views.bulk_update, name="bulk"),
     path("conversations/<int:pk>/", views.workspace, name="detail"),
     path("conversations/<int:pk>/messages/", views.older_messages, name="older_messages"),
     path("conversations/<int:pk>/reply/", views.reply, name="reply"),
@@ -17,4 +18,6 @@ urlpatterns = [
     path("conversations/<int:pk>/labels/", views.change_labels, name="labels"),
     path("conversations/<int:pk>/canned/", views.save_canned_response, name="save_canned"),
     path("search/", views.search, name="search"),
+    path("attachments/<int:pk>/", views.attachment, name="attachment"),
+    path("attachments/signed/<str:token>/", views.signed_attachment, name="signed_attachment"),
 ]

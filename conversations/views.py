@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone
@@ -11,11 +12,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from channels_app.models import LiveEvent
 from contacts.fragments import contact_panel_context
-from conversations import fragments, queries, services
-from conversations.access import access_conversation, users_who_can_see
+from conversations import attachments, fragments, queries, services
+from conversations.access import (
+    access_attachment,
+    access_conversation,
+    access_signed_attachment,
+    users_who_can_see,
+)
 from conversations.fragments import conversation_queryset
 from conversations.models import Label
-from inbox.models import Team
+from inbox.models import Availability, Team, User
 
 
 def _list_view(request):
@@ -29,7 +35,9 @@ def _list_view(request):
         view = queries.resolve_view(request.user, key, status, sort)
     except Http404:
         view = queries.resolve_view(request.user, "mine")
-    request.session["list_view"] = {"view": view.key, "status": view.status, "sort": view.sort}
+    chosen = {"view": view.key, "status": view.status, "sort": view.sort}
+    if remembered != chosen:
+        request.session["list_view"] = chosen
     return view
 
 
@@ -39,11 +47,15 @@ def _last_event_id():
 
 
 def _list_context(request, view):
+    page = queries.conversation_page(request.user, view, request.GET.get("before"))
     return {
         "view": view,
+        "bulk_assignees": User.objects.filter(is_active=True).order_by("display_name"),
+        "labels": Label.objects.order_by("name"),
         "statuses": queries.STATUSES,
         "sorts": queries.SORTS,
-        "page": queries.conversation_page(request.user, view, request.GET.get("before")),
+        "page": page,
+        "unread_ids": " ".join(map(str, queries.unread_ids(request.user, page.conversations))),
     }
 
 
@@ -75,6 +87,7 @@ def workspace(request, pk=None):
     context = {
         **_list_context(request, view),
         "navigation": queries.navigation(request.user),
+        "availability_choices": Availability.choices,
         "conversation": conversation,
         "last_event_id": last_event_id,
     }
@@ -84,6 +97,19 @@ def workspace(request, pk=None):
         context.update(fragments.composer_context(conversation, request.user))
         context.update(contact_panel_context(conversation.contact, request.user))
     return render(request, "conversations/workspace.html", context)
+
+
+@require_GET
+def attachment(request, pk):
+    """A file on a message of a conversation the user may see (404 for any other)."""
+    return attachments.file_response(access_attachment(request.user, pk))
+
+
+@login_not_required
+@require_GET
+def signed_attachment(request, token):
+    """A file behind a signed, expiring link: how providers fetch the media we send."""
+    return attachments.file_response(access_signed_attachment(token))
 
 
 @require_GET
@@ -108,14 +134,20 @@ def reply(request, pk):
     """Send a reply to the customer, or add a private note (mode=note) for colleagues."""
     conversation = access_conversation(request.user, pk)
     body = request.POST.get("body", "")
+    files = request.FILES.getlist("files")
     mode = "note" if request.POST.get("mode") == "note" else "reply"
     try:
         if mode == "note":
             message = services.add_note(
-                request.user, conversation, body, services.mentioned_in(conversation, body)
+                request.user,
+                conversation,
+                body,
+                services.mentioned_in(conversation, body),
+                files=files,
             )
         else:
-            message = services.send_reply(request.user, conversation, body)
+            message = services.send_reply(request.user, conversation, body, files=files)
+        services.mark_conversation_read(request.user, conversation)
     except services.ActionRefused as refusal:
         return render(
             request,
@@ -288,3 +320,31 @@ def save_canned_response(request, pk):
     context = {**fragments.composer_context(conversation, request.user), "body": body}
     context["notice"] = _("Saved as /%(shortcut)s.") % {"shortcut": canned.shortcut}
     return render(request, "conversations/partials/composer.html", context)
+
+
+@require_POST
+def bulk_update(request):
+    """Assign, set the status of, or label the selected conversations."""
+    ids = [pk for pk in request.POST.getlist("conversations") if pk.isdigit()][:200]
+    conversations = list(queries.visible_conversations_by_ids(request.user, ids))
+    assignee_id = request.POST.get("assignee", "")
+    status = request.POST.get("status", "")
+    label = Label.objects.filter(pk=request.POST.get("label") or 0).first()
+    assignee = None
+    if assignee_id.isdigit():
+        assignee = User.objects.filter(pk=assignee_id, is_active=True).first()
+    if not conversations or not (assignee or assignee_id == "none" or status or label):
+        return HttpResponseBadRequest(
+            _("Select conversations and a change to make."), content_type="text/plain"
+        )
+    result = services.bulk_update(
+        request.user,
+        conversations,
+        assignee=assignee,
+        unassign=assignee_id == "none",
+        status=status or None,
+        label=label,
+    )
+    view = _list_view(request)
+    context = {**_list_context(request, view), "bulk_result": result}
+    return render(request, "conversations/partials/list_pane.html", context)

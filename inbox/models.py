@@ -56,6 +56,10 @@ class User(AbstractBaseUser):
     availability = models.CharField(
         _("availability"), max_length=16, choices=Availability, default=Availability.OFFLINE
     )
+    # True when Switchboard set the availability (idle, all sockets closed), so it may
+    # change it back; an agent's own choice is never overridden.
+    availability_is_automatic = models.BooleanField(default=True)
+    notifications_enabled = models.BooleanField(_("browser notifications"), default=True)
     language = models.CharField(
         _("language"), max_length=8, choices=settings.LANGUAGES, default="en"
     )

@@ -194,7 +194,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_DEFAULT_QUEUE = "switchboard"
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "switchboard")
 # The longest delay a retry may be scheduled with. The Redis broker redelivers any
 # unacknowledged task after its visibility timeout, so that must be longer still.
 TASK_MAX_RETRY_DELAY = int(os.environ.get("TASK_MAX_RETRY_DELAY", "900"))
@@ -204,6 +204,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     ),
 }
 CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-sockets": {
+        "task": "channels_app.tasks.sweep_stale_sockets",
+        "schedule": timedelta(minutes=1),
+    },
     "wake-snoozed-conversations": {
         "task": "conversations.tasks.wake_snoozed_conversations",
         "schedule": timedelta(minutes=1),
@@ -276,6 +280,18 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+
+# Attachments, agents' and visitors' alike (conversations/attachments.py checks them).
+ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024)))
+ATTACHMENT_MAX_FILES = 10
+# How long a signed link to an attachment (for providers fetching our media) works, in s.
+ATTACHMENT_URL_MAX_AGE = int(os.environ.get("ATTACHMENT_URL_MAX_AGE", "3600"))
+# Uploads bigger than this are streamed to a temporary file instead of held in memory.
+# DATA_UPLOAD_MAX_MEMORY_SIZE counts only the non-file fields of a multipart request, so
+# its default does not limit attachments. More files than ATTACHMENT_MAX_FILES must reach
+# the view, which answers with a clear error instead of Django's bare 400.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_NUMBER_FILES = max(100, ATTACHMENT_MAX_FILES * 2)
 
 # --- E-mail -----------------------------------------------------------------------------------
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")

@@ -17,6 +17,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db.models import Prefetch
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -26,8 +27,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from contacts.models import ContactIdentity
 from contacts.services import get_or_create_identity, update_contact_details
+from conversations import attachments
 from conversations import services as conversation_services
-from conversations.models import Message, MessageKind
+from conversations.access import access_visitor_attachment
+from conversations.models import Attachment, Message, MessageKind
 from inbox.models import Inbox, InboxKind
 
 TOKEN_SALT = "switchboard.widget.visitor"  # noqa: S105 - a signing namespace
@@ -119,6 +122,7 @@ def widget_page(request, inbox_token):
             "inbox": inbox,
             "greeting": inbox.provider_config.get("greeting", ""),
             "max_length": settings.WIDGET_MESSAGE_MAX_LENGTH,
+            "attachment_accept": attachments.accept_attribute(),
         },
     )
     # Only the inbox's own sites may frame the widget; with none listed, any site may.
@@ -173,7 +177,8 @@ def visitor_messages(request, inbox, identity):
     """GET: the visitor's history. POST: the visitor writes a message."""
     if request.method == "POST":
         body = (request.POST.get("body") or "").strip()
-        if not body:
+        files = request.FILES.getlist("files")
+        if not body and not files:
             return error(_("Write a message before sending."), 400)
         if len(body) > settings.WIDGET_MESSAGE_MAX_LENGTH:
             return error(
@@ -181,7 +186,12 @@ def visitor_messages(request, inbox, identity):
                 % {"max": settings.WIDGET_MESSAGE_MAX_LENGTH},
                 413,
             )
-        result = conversation_services.record_inbound_message(inbox, identity, body=body)
+        try:
+            result = conversation_services.record_inbound_message(
+                inbox, identity, body=body, files=files
+            )
+        except conversation_services.ActionRefused as refusal:
+            return error(refusal.message, 422)
         return render(request, "widget/partials/message_oob.html", {"message": result.message})
     messages = (
         Message.objects.filter(
@@ -190,6 +200,7 @@ def visitor_messages(request, inbox, identity):
         )
         .exclude(direction="outbound", status__in=("queued", "sending"))
         .select_related("author")
+        .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("pk")))
         .order_by("-pk")[:200]
     )
     from channels_app.models import LiveEvent
@@ -203,6 +214,19 @@ def visitor_messages(request, inbox, identity):
             or 0,
         },
     )
+
+
+@visitor_endpoint
+@require_GET
+def visitor_attachment(request, inbox, identity, pk):
+    """A file of the visitor's own conversation, fetched by the widget with the token header.
+
+    Only files the visitor can see in their history: never a private note's, never
+    another visitor's (both 404). The widget turns the answer into an object URL.
+    """
+    response = attachments.file_response(access_visitor_attachment(identity, pk))
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
 
 
 @visitor_endpoint

@@ -63,6 +63,8 @@ def start_live_app(database_url, tmp_dir):
         "MEDIA_ROOT": str(tmp_dir / "media"),
         "DATABASE_POOL_MAX": "8",
         "PYTHONUNBUFFERED": "1",
+        # Its own queue: another test run on the same Redis must not take these tasks.
+        "CELERY_QUEUE": f"switchboard-test-{port}",
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     logs = tmp_dir / "logs"

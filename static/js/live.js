@@ -14,6 +14,10 @@
   var appliedOrder = [];
   var live = null;
   var lastEventId = 0;
+  // The page was rendered with everything up to this event; frames at or below it that
+  // catch-up resends are not news (no notification, no unread mark).
+  var renderedUpTo = 0;
+  var currentFrameId = 0;
   var socket = null;
   var listeners = { open: [] };
 
@@ -44,13 +48,30 @@
   document.addEventListener("htmx:wsClose", function () { setConnection("reconnecting"); });
   document.addEventListener("htmx:wsError", function () { setConnection("reconnecting"); });
 
+  // Small signals (counts, presence, who is viewing) come as JSON, not HTML: they are
+  // handed to listeners of "switchboard:signal" and never swapped into the page.
+  function signal(text) {
+    var data;
+    try { data = JSON.parse(text); } catch (e) { return; }
+    document.dispatchEvent(new CustomEvent("switchboard:signal", { detail: data }));
+  }
   document.addEventListener("htmx:wsBeforeMessage", function (event) {
-    var match = FRAME.exec(event.detail.message);
-    if (!match) { return; }
-    var key = match[1] + ":" + match[2];
-    if (applied.has(key)) { event.preventDefault(); return; }
-    remember(key);
-    lastEventId = Math.max(lastEventId, Number(match[1]));
+    var message = event.detail.message;
+    var match = FRAME.exec(message);
+    if (match) {
+      var key = match[1] + ":" + match[2];
+      if (applied.has(key)) { event.preventDefault(); return; }
+      remember(key);
+      currentFrameId = Number(match[1]);
+      lastEventId = Math.max(lastEventId, currentFrameId);
+      message = message.slice(match[0].length);
+    }
+    if (message.trim().charAt(0) === "{") {
+      event.preventDefault();
+      signal(message);
+    } else if (match) {
+      document.dispatchEvent(new CustomEvent("switchboard:frame", { detail: { part: match[2] } }));
+    }
   });
 
   // Whether a pushed row belongs in the list on this screen. The fragment is the same
@@ -84,12 +105,24 @@
       event.detail.shouldSwap = false;
       return;
     }
-    if (!existing) { return; }
+    if (!existing) {
+      if (wrapper.dataset.upsert === "move") {
+        document.dispatchEvent(new CustomEvent("switchboard:row-moved", { detail: { row: item } }));
+      }
+      return;
+    }
     var list = document.getElementById("conversation-list");
+    if (wrapper.dataset.upsert === "move") {
+      document.dispatchEvent(new CustomEvent("switchboard:row-moved", { detail: { row: item } }));
+    }
     if (wrapper.dataset.upsert === "move" && (!list || list.dataset.sort === "newest")) {
       existing.remove();
       return;
     }
+    // Per-viewer state a shared fragment cannot carry: the row's selection checkbox.
+    var kept = existing.querySelector(".conv-select");
+    var fresh = item.querySelector(".conv-select");
+    if (kept && fresh) { fresh.checked = kept.checked; }
     existing.replaceWith(item);
     htmx.process(item);
     event.detail.shouldSwap = false;
@@ -152,7 +185,10 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     live = document.querySelector("[data-live]");
-    if (live) { lastEventId = Number(live.dataset.lastEventId || 0); }
+    if (live) {
+      lastEventId = Number(live.dataset.lastEventId || 0);
+      renderedUpTo = lastEventId;
+    }
     formatTimes(document);
     setInterval(function () {
       document.querySelectorAll("time[data-format='elapsed']").forEach(formatTime);
@@ -162,7 +198,12 @@
   window.SwitchboardLive = {
     onOpen: function (fn) { listeners.open.push(fn); if (socket) { fn(socket); } },
     send: function (data) { if (socket) { socket.send(JSON.stringify(data)); } },
-    setLastEventId: function (id) { lastEventId = Math.max(lastEventId, Number(id) || 0); },
+    setLastEventId: function (id) {
+      lastEventId = Math.max(lastEventId, Number(id) || 0);
+      renderedUpTo = Math.max(renderedUpTo, Number(id) || 0);
+    },
+    // Whether the frame being applied is newer than what the page was rendered with.
+    isNews: function () { return currentFrameId > renderedUpTo; },
     formatTimes: formatTimes
   };
 })();

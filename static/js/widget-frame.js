@@ -14,6 +14,8 @@
   var composer = document.getElementById("widget-composer");
   var textarea = document.getElementById("widget-body");
   var scroll = document.getElementById("widget-scroll");
+  var fileInput = document.getElementById("widget-files");
+  var chips = document.getElementById("widget-chips");
 
   function showError(text) {
     errorBox.textContent = text;
@@ -33,6 +35,109 @@
   function errorText(response, fallback) {
     return response.json().then(function (data) { return data.error || fallback; }, function () { return fallback; });
   }
+
+  // Files of the conversation. The iframe sends no cookies, so a plain <img src> could
+  // not prove who is asking: each file is fetched once with the visitor's token and
+  // shown from an object URL (CSP allows blob: images).
+  var fileUrls = {};
+  function attachmentUrl(id) {
+    if (!fileUrls[id]) {
+      fileUrls[id] = request("GET", "attachments/" + encodeURIComponent(id) + "/").then(function (response) {
+        if (!response.ok) { throw new Error("The file could not be loaded."); }
+        return response.blob();
+      }).then(function (blob) { return URL.createObjectURL(blob); });
+      fileUrls[id].catch(function () { delete fileUrls[id]; });
+    }
+    return fileUrls[id];
+  }
+  function showAttachments(root) {
+    (root || messages).querySelectorAll("img[data-attachment-id]:not([src])").forEach(function (img) {
+      attachmentUrl(img.dataset.attachmentId).then(function (url) {
+        img.addEventListener("load", scrollToBottom, { once: true });
+        img.src = url;
+      }, function () { img.classList.add("is-missing"); });
+    });
+  }
+  messages.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-attachment-id]");
+    if (!link) { return; }
+    event.preventDefault();
+    attachmentUrl(link.dataset.attachmentId).then(function (url) {
+      var save = document.createElement("a");
+      save.href = url;
+      save.download = link.getAttribute("download") || "";
+      document.body.appendChild(save);
+      save.click();
+      save.remove();
+    }, function (error) { showError(error.message); });
+  });
+
+  // Files to send with the next message: chosen with the paperclip, dropped, or pasted.
+  var chosen = [];
+  function humanSize(bytes) {
+    if (bytes >= 1e6) { return (bytes / 1e6).toFixed(1) + " MB"; }
+    if (bytes >= 1e3) { return (bytes / 1e3).toFixed(1) + " kB"; }
+    return bytes + " B";
+  }
+  function setFiles(files) {
+    chosen = files.slice();
+    var transfer = new DataTransfer();
+    chosen.forEach(function (file) { transfer.items.add(file); });
+    fileInput.files = transfer.files;
+    chips.textContent = "";
+    chosen.forEach(function (file, index) {
+      var chip = document.createElement("li");
+      chip.className = "attachment-chip";
+      var name = document.createElement("span");
+      name.className = "attachment-chip-name";
+      name.textContent = file.name;
+      var size = document.createElement("span");
+      size.className = "attachment-chip-size";
+      size.textContent = humanSize(file.size);
+      var remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "attachment-chip-remove";
+      remove.dataset.removeFile = String(index);
+      remove.setAttribute("aria-label", (chips.dataset.labelRemove || "Remove %(name)s").replace("%(name)s", file.name));
+      remove.textContent = "×";
+      chip.append(name, size, remove);
+      chips.appendChild(chip);
+    });
+    chips.hidden = chosen.length === 0;
+    textarea.required = chosen.length === 0;
+  }
+  function addFiles(files) {
+    if (files && files.length) { setFiles(chosen.concat(Array.prototype.slice.call(files))); }
+  }
+  fileInput.addEventListener("change", function () {
+    // The browser replaced the input's files with the new choice: keep the earlier ones.
+    setFiles(chosen.concat(Array.prototype.slice.call(fileInput.files)));
+  });
+  chips.addEventListener("click", function (event) {
+    var remove = event.target.closest("[data-remove-file]");
+    if (!remove) { return; }
+    var files = chosen.slice();
+    files.splice(Number(remove.dataset.removeFile), 1);
+    setFiles(files);
+    textarea.focus();
+  });
+  composer.addEventListener("dragover", function (event) {
+    if (event.dataTransfer && Array.prototype.indexOf.call(event.dataTransfer.types, "Files") !== -1) {
+      event.preventDefault();
+    }
+  });
+  composer.addEventListener("drop", function (event) {
+    if (!event.dataTransfer || !event.dataTransfer.files.length) { return; }
+    event.preventDefault();
+    addFiles(event.dataTransfer.files);
+  });
+  textarea.addEventListener("paste", function (event) {
+    var images = Array.prototype.slice.call((event.clipboardData && event.clipboardData.files) || [])
+      .filter(function (file) { return file.type.indexOf("image/") === 0; });
+    if (!images.length) { return; }
+    if (Array.prototype.indexOf.call(event.clipboardData.types, "text/plain") === -1) { event.preventDefault(); }
+    addFiles(images);
+  });
 
   function startSession(withIdentity) {
     var payload = { site: site, token: token, language: params.get("language") || "" };
@@ -67,6 +172,7 @@
       var history = holder.firstElementChild;
       while (history.firstElementChild) { messages.appendChild(history.firstElementChild); }
       SwitchboardLive.formatTimes(messages);
+      showAttachments(messages);
       scrollToBottom();
       return Number(history.dataset.lastEventId || 0);
     });
@@ -100,10 +206,15 @@
   function clearTyping() { document.getElementById("widget-typing").textContent = ""; }
   document.addEventListener("htmx:oobAfterSwap", function (event) {
     if (event.target === messages) { clearTyping(); }
+    showAttachments(messages);
     scrollToBottom();
     reportRead();
   });
-  document.addEventListener("switchboard:swapped", function () { scrollToBottom(); reportRead(); });
+  document.addEventListener("switchboard:swapped", function () {
+    showAttachments(messages);
+    scrollToBottom();
+    reportRead();
+  });
   document.addEventListener("switchboard:resync", function () {
     messages.textContent = "";
     loadHistory();
@@ -112,32 +223,40 @@
   composer.addEventListener("submit", function (event) {
     event.preventDefault();
     var text = textarea.value.trim();
-    if (!text) { return; }
+    var files = chosen.slice();
+    if (!text && !files.length) { return; }
     var data = new FormData();
     data.append("body", text);
+    files.forEach(function (file) { data.append("files", file, file.name); });
     textarea.value = "";
+    setFiles([]);
     showError("");
+    function giveBack() {
+      textarea.value = text;
+      setFiles(files);
+    }
     request("POST", "messages/", data).then(function (response) {
       if (!response.ok) {
         return errorText(response, "Your message was not sent.").then(function (message) {
-          textarea.value = text;
+          giveBack();
           showError(message);
         });
       }
       return response.text().then(function (html) {
         htmx.swap(messages, html, { swapStyle: "none" });
         SwitchboardLive.formatTimes(messages);
+        showAttachments(messages);
         scrollToBottom();
       });
     }, function () {
-      textarea.value = text;
+      giveBack();
       showError("You seem to be offline. Your message was not sent; try again.");
     });
   });
   textarea.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
-      composer.requestSubmit();
+      if (textarea.value.trim() || chosen.length) { composer.requestSubmit(); }
     }
   });
   var lastTyping = 0;

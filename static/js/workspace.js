@@ -12,7 +12,16 @@
   }
   function scrollToBottom() {
     var el = scroller();
-    if (el) { el.scrollTop = el.scrollHeight; }
+    if (!el) { return; }
+    // A link to one message (from search) lands on it instead of the newest one.
+    var target = /^#message-\d+$/.test(window.location.hash) && document.querySelector(window.location.hash);
+    if (target && el.contains(target) && !target.dataset.landed) {
+      target.dataset.landed = "1";
+      target.classList.add("is-target");
+      target.scrollIntoView({ block: "center" });
+      return;
+    }
+    el.scrollTop = el.scrollHeight;
   }
 
   // Tell the server which conversation this screen shows; it checks access before
@@ -64,7 +73,11 @@
     keyboardNavigation = false;
     if (focus) { focus.focus(); }
   });
-  document.addEventListener("htmx:afterSettle", function () { markSelected(); dayLines(); });
+  document.addEventListener("htmx:afterSettle", function () {
+    markSelected();
+    dayLines();
+    markUnreadRows(document);
+  });
 
   // Day separators, in the viewer's time zone: derived here so pushed fragments stay shared.
   var dayFormat = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
@@ -157,6 +170,8 @@
     form.classList.toggle("is-note", mode === "note");
     label.textContent = label.dataset[mode === "note" ? "labelNote" : "labelReply"];
     box.placeholder = box.dataset[mode === "note" ? "placeholderNote" : "placeholderReply"];
+    var hint = form.querySelector(".composer-hint");
+    if (hint) { hint.textContent = hint.dataset[mode === "note" ? "hintNote" : "hintReply"]; }
     box.focus();
   }
   document.addEventListener("change", function (event) {
@@ -299,6 +314,10 @@
     clearTimeout(el._timer);
     el._timer = setTimeout(function () { el.hidden = true; }, 6000);
   }
+  function message(name, fallback) {
+    var el = document.getElementById("flash");
+    return (el && el.dataset[name]) || fallback;
+  }
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
     var text = (event.detail.xhr.responseText || "").trim();
@@ -306,12 +325,13 @@
       flash(text);
       return;
     }
-    flash(status === 404 ? "That conversation is not available to you."
-      : status === 403 ? "You are not allowed to do that."
-      : "Something went wrong (" + status + "). Try again in a moment.");
+    flash(status === 404 ? message("msgMissing", "That conversation is not available to you.")
+      : status === 403 ? message("msgForbidden", "You are not allowed to do that.")
+      : message("msgFailed", "Something went wrong (%(status)s). Try again in a moment.")
+        .replace("%(status)s", status));
   });
   document.addEventListener("htmx:sendError", function () {
-    flash("You seem to be offline. Your message was not sent; try again when you are back online.");
+    flash(message("msgOffline", "You seem to be offline. Your message was not sent; try again when you are back online."));
   });
 
   // Keyboard: j/k move through the list, r reply, n note, e resolve or reopen, a assign,
@@ -364,12 +384,162 @@
     }
   });
 
+  // Unread: the server counts per view (on request, debounced); rows are marked here.
+  var workspace = document.getElementById("workspace");
+  var baseTitle = document.title;
+  function setTitleCount(n) {
+    document.title = (n > 0 ? "(" + n + ") " : "") + baseTitle.replace(/^\(\d+\) /, "");
+  }
+  var countsTimer = null;
+  function requestCounts() {
+    clearTimeout(countsTimer);
+    countsTimer = setTimeout(function () { live.send({ type: "counts" }); }, 1500);
+  }
+  function markUnreadRows(root) {
+    (root || document).querySelectorAll("[data-unread-ids]").forEach(function (marker) {
+      marker.dataset.unreadIds.split(" ").forEach(function (id) {
+        var row = id && document.getElementById("conversation-" + id);
+        if (row) { row.classList.add("is-unread"); }
+      });
+      marker.removeAttribute("data-unread-ids");
+    });
+  }
+  function openConversationId() { var t = thread(); return t ? t.dataset.conversationId : null; }
+
+  // Browser notifications for my conversations and mentions, when enabled and permitted.
+  function notify(title, body, conversationId) {
+    if (!workspace || workspace.dataset.notifications !== "on") { return; }
+    if (!("Notification" in window) || Notification.permission !== "granted") { return; }
+    if (!document.hidden && openConversationId() === String(conversationId)) { return; }
+    var note = new Notification(title, { body: body, tag: "conversation-" + conversationId });
+    note.onclick = function () {
+      window.focus();
+      window.location.href = "/conversations/" + conversationId + "/";
+    };
+  }
+
+  document.addEventListener("switchboard:row-moved", function (event) {
+    var row = event.detail.row;
+    if (live.isNews() && row.dataset.conversationId !== openConversationId()) {
+      row.classList.add("is-unread");
+      if (row.dataset.assignee === document.body.dataset.userId && row.dataset.lastFrom === "contact") {
+        var name = row.querySelector(".conv-name");
+        var preview = row.querySelector(".conv-preview");
+        notify(name ? name.textContent : "", preview ? preview.textContent.trim() : "", row.dataset.conversationId);
+      }
+    }
+    requestCounts();
+  });
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var row = event.detail.elt.closest && event.detail.elt.closest(".conv-row");
+    if (row) { row.classList.remove("is-unread"); }
+  });
+
+  // Who else is here: viewers of this conversation, and a warning when one is replying.
+  var viewers = {};
+  function renderViewers() {
+    var t = thread();
+    var box = t && document.getElementById("viewers-" + t.dataset.conversationId);
+    if (!box) { return; }
+    var here = viewers[t.dataset.conversationId] || {};
+    var replying = [], viewing = [];
+    Object.keys(here).forEach(function (id) {
+      (here[id].state === "replying" ? replying : viewing).push(here[id].name);
+    });
+    box.classList.toggle("is-warning", replying.length > 0);
+    box.textContent = replying.length
+      ? box.dataset.replying.replace("%(names)s", replying.join(", "))
+      : viewing.length ? box.dataset.viewing.replace("%(names)s", viewing.join(", ")) : "";
+  }
+  document.addEventListener("switchboard:signal", function (event) {
+    var data = event.detail;
+    if (data.type === "counts") {
+      Object.keys(data.counts).forEach(function (key) {
+        var badge = document.getElementById("unread-" + key);
+        if (badge) { badge.textContent = data.counts[key]; badge.hidden = !data.counts[key]; }
+      });
+      setTitleCount(data.counts.title || 0);
+    } else if (data.type === "presence") {
+      document.querySelectorAll("[data-presence-user='" + data.user + "']").forEach(function (dot) {
+        dot.className = dot.className.replace(/presence-\w+/, "presence-" + data.availability);
+        dot.dataset.availability = data.availability;
+      });
+      var menu = document.getElementById("availability");
+      if (menu && String(data.user) === document.body.dataset.userId) { menu.value = data.availability; }
+    } else if (data.type === "viewer") {
+      var key = String(data.conversation);
+      viewers[key] = viewers[key] || {};
+      if (data.state === "left") {
+        delete viewers[key][data.user];
+      } else {
+        viewers[key][data.user] = { name: data.name, state: data.state === "replying" ? "replying" : "viewing" };
+        if (data.state === "replying") {
+          clearTimeout(viewers[key][data.user].timer);
+          viewers[key][data.user].timer = setTimeout(function () {
+            if (viewers[key][data.user]) { viewers[key][data.user].state = "viewing"; renderViewers(); }
+          }, 6000);
+        }
+      }
+      renderViewers();
+    } else if (data.type === "mention") {
+      notify(data.title, data.text, data.conversation);
+      requestCounts();
+    }
+  });
+
+  // Bulk actions appear when rows are selected.
+  function updateBulk() {
+    var bar = document.getElementById("bulk-actions");
+    if (!bar) { return; }
+    var n = document.querySelectorAll(".conv-select:checked").length;
+    bar.hidden = n === 0;
+    var count = document.getElementById("bulk-count");
+    if (count) { count.textContent = count.dataset.template.replace("%(n)s", n); }
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.classList && event.target.classList.contains("conv-select")) { updateBulk(); }
+  });
+  document.addEventListener("htmx:afterSettle", updateBulk);
+
+  // Notifications need the browser's permission, asked for with a click.
+  document.addEventListener("DOMContentLoaded", function () {
+    var allow = document.getElementById("allow-notifications");
+    if (allow && "Notification" in window && Notification.permission === "default") { allow.hidden = false; }
+  });
+  document.addEventListener("click", function (event) {
+    if (event.target.id !== "allow-notifications" || !("Notification" in window)) { return; }
+    Notification.requestPermission().then(function () { event.target.hidden = true; });
+  });
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "notifications-enabled" && workspace) {
+      workspace.dataset.notifications = event.target.checked ? "on" : "off";
+    }
+  });
+
+  // Presence: away after a while without input; back when input returns. Ping keeps the
+  // socket counted as open.
+  var IDLE_AFTER = 5 * 60 * 1000;
+  var lastInput = Date.now();
+  var idle = false;
+  ["keydown", "mousemove", "mousedown", "focus", "scroll"].forEach(function (name) {
+    window.addEventListener(name, function () {
+      lastInput = Date.now();
+      if (idle) { idle = false; live.send({ type: "active" }); }
+    }, { passive: true, capture: true });
+  });
+  setInterval(function () {
+    live.send({ type: "ping" });
+    if (!idle && Date.now() - lastInput > IDLE_AFTER) { idle = true; live.send({ type: "idle" }); }
+  }, 30000);
+
   document.addEventListener("switchboard:resync", function () {
     htmx.ajax("GET", window.location.href, { target: "#list-pane", select: "#list-pane", swap: "outerHTML" });
   });
 
   document.addEventListener("DOMContentLoaded", function () {
     live.onOpen(followThread);
+    markUnreadRows(document);
+    if (workspace) { setTitleCount(Number(workspace.dataset.titleUnread || 0)); }
     markSelected();
     dayLines();
     restoreDraft();

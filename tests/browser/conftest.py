@@ -95,3 +95,31 @@ def console_problems():
 
     watch.problems = problems
     return watch
+
+
+@pytest.fixture
+def in_thread():
+    """Run a service call off the test thread, where Playwright's event loop lives.
+
+    Services broadcast on commit with async_to_sync, which cannot run in a thread that
+    already has a running event loop.
+    """
+    import threading
+
+    def run(function, *args, **kwargs):
+        outcome = {}
+
+        def target():
+            try:
+                outcome["result"] = function(*args, **kwargs)
+            finally:
+                from django.db import connection
+
+                connection.close()
+
+        worker = threading.Thread(target=target)
+        worker.start()
+        worker.join(30)
+        return outcome.get("result")
+
+    return run

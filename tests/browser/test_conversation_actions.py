@@ -3,6 +3,8 @@
 import httpx
 from playwright.sync_api import expect
 
+from conversations.models import Conversation
+
 
 def visitor_session(live_app, widget):
     client = httpx.Client(base_url=live_app.url, headers={"Origin": live_app.url}, timeout=10)
@@ -97,3 +99,18 @@ def test_contact_edits_are_live_for_colleagues_and_recorded(demo, live_app, page
     expect(luis.locator(".contact-notes")).to_contain_text("Prefers decaf.")
     assert ContactNote.objects.get().body == "Prefers decaf."
     assert {c.field for c in ContactChange.objects.all()} == {"email", "plan"}
+
+
+def test_bulk_actions_assign_and_resolve_the_selected_conversations(demo, live_app, page, sign_in):
+    sign_in(page, "agent@example.com")
+    page.goto(f"{live_app.url}/?view=unassigned")
+    for name in ("Javier Morales", "Noah Patel"):
+        page.get_by_role("checkbox", name=f"Select the conversation with {name}").check()
+    expect(page.locator("#bulk-count")).to_have_text("2 selected")
+    page.get_by_label("Assign selected to").select_option(label="Ana Agent")
+    page.get_by_label("Set status of selected").select_option("resolved")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.get_by_role("status").filter(has_text="Updated 2 conversations.")).to_be_visible()
+    expect(page.locator(".conv-row", has_text="Javier Morales")).to_have_count(0)
+    resolved = Conversation.objects.filter(contact__name__in=["Javier Morales", "Noah Patel"])
+    assert {(c.status, c.assignee.email) for c in resolved} == {("resolved", "agent@example.com")}

@@ -100,8 +100,8 @@ def test_agent_cannot_open_a_conversation_of_an_inbox_they_are_not_in(
     other = Inbox.objects.create(name="Wholesale chat", kind=InboxKind.WEB_WIDGET)
     users, widget = demo
     conversation = Conversation.objects.filter(inbox=widget).first()
-    sign_in(page, "agent2@example.com")
-    expect(page.get_by_role("list", name=re.compile("conversations"))).not_to_contain_text(
+    sign_in(page, "agent2@example.com")  # Marco works in Italian
+    expect(page.get_by_role("list", name=re.compile("Conversazioni"))).not_to_contain_text(
         conversation.contact.display_name
     )
     response = page.goto(f"{live_app.url}/conversations/{conversation.pk}/")
