@@ -6,40 +6,32 @@ from contacts.access import access_contact
 from contacts.fragments import contact_panel_context
 
 
-def _panel(request, contact, error="", status=200):
+def _edit(request, pk, action):
+    """Run one edit of the contact and answer with the panel (with the error, if refused)."""
+    contact = access_contact(request.user, pk)
+    error, status = "", 200
+    try:
+        action(contact)
+    except services.ContactRefused as refusal:
+        error, status = refusal.message, 422
+    contact.refresh_from_db()
     context = {**contact_panel_context(contact, request.user), "error": error}
     return render(request, "contacts/partials/contact_panel.html", context, status=status)
 
 
 @require_POST
 def edit_detail(request, pk):
-    contact = access_contact(request.user, pk)
-    try:
-        contact = services.edit_contact(
-            request.user, contact, request.POST.get("field", ""), request.POST.get("value", "")
-        )
-    except services.ContactRefused as refusal:
-        return _panel(request, contact, refusal.message, status=422)
-    return _panel(request, contact)
+    field, value = request.POST.get("field", ""), request.POST.get("value", "")
+    return _edit(request, pk, lambda c: services.edit_contact(request.user, c, field, value))
 
 
 @require_POST
 def set_attribute(request, pk):
-    contact = access_contact(request.user, pk)
-    try:
-        contact = services.set_attribute(
-            request.user, contact, request.POST.get("key", ""), request.POST.get("value", "")
-        )
-    except services.ContactRefused as refusal:
-        return _panel(request, contact, refusal.message, status=422)
-    return _panel(request, contact)
+    key, value = request.POST.get("key", ""), request.POST.get("value", "")
+    return _edit(request, pk, lambda c: services.set_attribute(request.user, c, key, value))
 
 
 @require_POST
 def add_note(request, pk):
-    contact = access_contact(request.user, pk)
-    try:
-        services.add_contact_note(request.user, contact, request.POST.get("body", ""))
-    except services.ContactRefused as refusal:
-        return _panel(request, contact, refusal.message, status=422)
-    return _panel(request, contact)
+    body = request.POST.get("body", "")
+    return _edit(request, pk, lambda c: services.add_contact_note(request.user, c, body))
