@@ -613,3 +613,25 @@ def bulk_update(user, conversations, *, assignee=None, unassign=False, status=No
         except ActionRefused as refusal:
             refusals.append(f"#{conversation.pk}: {refusal.message}")
     return BulkResult(changed, refusals)
+
+
+@transaction.atomic
+def retry_message(user, message):
+    """Send a failed reply again, or resend one that may not have been delivered.
+
+    Only an agent's explicit request does this: nothing that may have left is ever resent
+    automatically. The message starts a new attempt from queued.
+    """
+    message = Message.objects.select_for_update().get(pk=message.pk)
+    if message.direction != Direction.OUTBOUND or message.status not in (
+        DeliveryStatus.FAILED,
+        DeliveryStatus.UNKNOWN,
+    ):
+        raise ActionRefused(_("Only a failed or undelivered reply can be sent again."))
+    _set_status(message, DeliveryStatus.QUEUED)
+    publish("message.updated", message=message)
+
+    from inbox.tasks import deliver_message
+
+    transaction.on_commit(lambda: deliver_message.delay(message.pk))
+    return message

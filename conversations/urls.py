@@ -11,6 +11,11 @@ urlpatterns = [
     path("conversations/<int:pk>/", views.workspace, name="detail"),
     path("conversations/<int:pk>/messages/", views.older_messages, name="older_messages"),
     path("conversations/<int:pk>/reply/", views.reply, name="reply"),
+    path(
+        "conversations/<int:pk>/messages/<int:message_pk>/retry/",
+        views.retry_message,
+        name="retry_message",
+    ),
     path("conversations/<int:pk>/assign/", views.assign, name="assign"),
     path("conversations/<int:pk>/status/", views.change_status, name="status"),
     path("conversations/<int:pk>/priority/", views.change_priority, name="priority"),

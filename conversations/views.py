@@ -348,3 +348,17 @@ def bulk_update(request):
     view = _list_view(request)
     context = {**_list_context(request, view), "bulk_result": result}
     return render(request, "conversations/partials/list_pane.html", context)
+
+
+@require_POST
+def retry_message(request, pk, message_pk):
+    conversation = access_conversation(request.user, pk)
+    message = conversation.messages.filter(pk=message_pk).first()
+    if message is None:
+        raise Http404("No such message.")
+    try:
+        message = services.retry_message(request.user, message)
+    except services.ActionRefused as refusal:
+        return _refused(refusal)
+    message = fragments.message_queryset().get(pk=message.pk)
+    return render(request, "conversations/partials/message_oob.html", {"message": message})
