@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -278,8 +278,12 @@ def attachment_id_from_token(token, max_age=None):
 def file_response(attachment, *, cache="private"):
     """Stream a stored file: inline for images, as a download for everything else."""
     inline = attachment.is_image and attachment.content_type in SIGNATURES
+    try:
+        stored = attachment.file.open("rb")
+    except (FileNotFoundError, ValueError) as missing:
+        raise Http404("The file is no longer stored.") from missing
     response = FileResponse(
-        attachment.file.open("rb"),
+        stored,
         content_type=attachment.content_type,
         as_attachment=not inline,
         filename=attachment.original_name,

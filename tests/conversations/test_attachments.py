@@ -410,6 +410,12 @@ def test_a_plain_text_file_is_never_shown_as_a_page(agent_client, agent, convers
     assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
 
 
+def test_a_file_missing_from_storage_is_a_404_not_an_error(agent_client, pdf_attachment):
+    pdf_attachment.file.storage.delete(pdf_attachment.file.name)
+
+    assert agent_client.get(attachment_url(pdf_attachment)).status_code == 404
+
+
 def test_an_attachment_of_another_inbox_is_a_404(agent_client, make_user, theirs):
     someone = make_user(inboxes=[theirs.inbox])
     attachment = services.add_note(someone, theirs, "", files=[pdf()]).attachments.get()
