@@ -1,9 +1,11 @@
 """Browser tests: real Chromium (Debian's, never a downloaded one) against a real daphne."""
 
+import time
 from pathlib import Path
 
 import pytest
 
+from channels_app.models import AgentSocket
 from inbox.demo import load_demo_data
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -45,9 +47,16 @@ def orm_beside_playwright(monkeypatch):
 
 
 @pytest.fixture
-def demo(transactional_db, live_app):
+def demo(transactional_db, live_app, browser):
     users, widget = load_demo_data()
-    return users, widget
+    yield users, widget
+    # Close every window the test opened and let the server record the disconnects before
+    # the database is emptied, or their writes race the flush (a deadlock in PostgreSQL).
+    for context in list(browser.contexts):
+        context.close()
+    deadline = time.monotonic() + 10
+    while AgentSocket.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 @pytest.fixture
