@@ -150,11 +150,25 @@
   document.addEventListener("htmx:oobAfterSwap", afterLiveSwap);
   document.addEventListener("switchboard:swapped", afterLiveSwap);
 
-  // After our own reply: keep the composer focused and show the new message.
+  // After our own reply: show the new message, and give focus back to the composer only
+  // if it had it when the reply left; the agent may have moved on while it was in flight.
+  var composerHadFocus = false;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "composer") {
+      composerHadFocus = event.detail.elt.contains(document.activeElement);
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") { composerHadFocus = false; }
+  }, true);
+  document.addEventListener("focusin", function (event) {
+    if (!event.target.closest || !event.target.closest("#composer")) { composerHadFocus = false; }
+  });
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.elt && event.detail.elt.id === "composer") {
       var box = document.getElementById("reply-body");
-      if (box && !box.value) { box.focus(); }
+      if (box && !box.value && composerHadFocus) { box.focus(); }
+      composerHadFocus = false;
       scrollToBottom();
     }
   });
