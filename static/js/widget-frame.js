@@ -74,36 +74,12 @@
 
   // Files to send with the next message: chosen with the paperclip, dropped, or pasted.
   var chosen = [];
-  function humanSize(bytes) {
-    if (bytes >= 1e6) { return (bytes / 1e6).toFixed(1) + " MB"; }
-    if (bytes >= 1e3) { return (bytes / 1e3).toFixed(1) + " kB"; }
-    return bytes + " B";
-  }
   function setFiles(files) {
     chosen = files.slice();
     var transfer = new DataTransfer();
     chosen.forEach(function (file) { transfer.items.add(file); });
     fileInput.files = transfer.files;
-    chips.textContent = "";
-    chosen.forEach(function (file, index) {
-      var chip = document.createElement("li");
-      chip.className = "attachment-chip";
-      var name = document.createElement("span");
-      name.className = "attachment-chip-name";
-      name.textContent = file.name;
-      var size = document.createElement("span");
-      size.className = "attachment-chip-size";
-      size.textContent = humanSize(file.size);
-      var remove = document.createElement("button");
-      remove.type = "button";
-      remove.className = "attachment-chip-remove";
-      remove.dataset.removeFile = String(index);
-      remove.setAttribute("aria-label", (chips.dataset.labelRemove || "Remove %(name)s").replace("%(name)s", file.name));
-      remove.textContent = "×";
-      chip.append(name, size, remove);
-      chips.appendChild(chip);
-    });
-    chips.hidden = chosen.length === 0;
+    SwitchboardFiles.renderChips(chips, chosen);
     textarea.required = chosen.length === 0;
   }
   function addFiles(files) {
