@@ -81,18 +81,7 @@ def _open_conversation_for(inbox, identity, now):
         .first()
     )
     if recent is not None and not inbox.allows_parallel_threads:
-        activity = _record_activity(
-            recent,
-            None,
-            ActivityField.STATUS,
-            recent.status,
-            Status.OPEN,
-            reason="customer_message",
-        )
-        recent.status = Status.OPEN
-        recent.resolved_at = None
-        recent.save(update_fields=["status", "resolved_at"])
-        publish("conversation.updated", conversation=recent, activity=activity)
+        _reopen_by_system(recent, reason="customer_message")
         return recent
     try:
         with transaction.atomic():
@@ -161,22 +150,9 @@ def record_inbound_message(
     if conversation.waiting_since is None:
         conversation.waiting_since = now
         changed.append("waiting_since")
-    reopened = None
     if conversation.status == Status.SNOOZED:
-        reopened = _record_activity(
-            conversation,
-            None,
-            ActivityField.STATUS,
-            conversation.status,
-            Status.OPEN,
-            reason="customer_message",
-        )
-        conversation.status = Status.OPEN
-        conversation.snoozed_until = None
-        changed += ["status", "snoozed_until"]
+        _reopen_by_system(conversation, reason="customer_message")
     conversation.save(update_fields=changed)
-    if reopened is not None:
-        publish("conversation.updated", conversation=conversation, activity=reopened)
     publish(
         "message.created",
         message=message,
@@ -513,20 +489,21 @@ def wake_snoozed_conversations(now=None):
             )
             if conversation is None:
                 continue
-            activity = _record_activity(
-                conversation,
-                None,
-                ActivityField.STATUS,
-                Status.SNOOZED,
-                Status.OPEN,
-                reason="snooze_ended",
-            )
-            conversation.status = Status.OPEN
-            conversation.snoozed_until = None
-            conversation.save(update_fields=["status", "snoozed_until"])
-            publish("conversation.updated", conversation=conversation, activity=activity)
+            _reopen_by_system(conversation, reason="snooze_ended")
             woken += 1
     return woken
+
+
+def _reopen_by_system(conversation, *, reason):
+    """Open a snoozed or resolved conversation because of `reason`, recorded and live."""
+    activity = _record_activity(
+        conversation, None, ActivityField.STATUS, conversation.status, Status.OPEN, reason=reason
+    )
+    conversation.status = Status.OPEN
+    conversation.snoozed_until = None
+    conversation.resolved_at = None
+    conversation.save(update_fields=["status", "snoozed_until", "resolved_at"])
+    publish("conversation.updated", conversation=conversation, activity=activity)
 
 
 def _record_activity(conversation, actor, field, from_value, to_value, reason="", labels=("", "")):

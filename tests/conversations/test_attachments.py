@@ -82,17 +82,6 @@ def conversation(widget_inbox, customer_writes):
     return customer_writes(widget_inbox, "Here is my order", name="Emma Clarke").conversation
 
 
-@pytest.fixture
-def theirs(other_inbox, customer_writes):
-    return customer_writes(other_inbox, "Hello, other brand", name="Olga Other").conversation
-
-
-@pytest.fixture
-def agent_client(client, agent):
-    client.force_login(agent)
-    return client
-
-
 def reply(client, conversation, body="", files=(), **data):
     return client.post(
         reverse("conversations:reply", args=[conversation.pk]),

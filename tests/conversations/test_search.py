@@ -32,12 +32,6 @@ HTMX_MORE = {"HX-Request": "true", "HX-Target": "search-more"}
 SEARCH_QUERIES = 5
 
 
-@pytest.fixture
-def agent_client(client, agent):
-    client.force_login(agent)
-    return client
-
-
 def search(client, query, headers=None, **params):
     response = client.get(reverse("conversations:search"), {"q": query, **params}, headers=headers)
     assert response.status_code == 200

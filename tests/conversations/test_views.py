@@ -40,17 +40,6 @@ def conversation(widget_inbox, customer_writes):
     return customer_writes(widget_inbox, "Is the Guji in stock?", name="Emma Clarke").conversation
 
 
-@pytest.fixture
-def theirs(other_inbox, customer_writes):
-    return customer_writes(other_inbox, "Hello, other brand", name="Olga Other").conversation
-
-
-@pytest.fixture
-def agent_client(client, agent):
-    client.force_login(agent)
-    return client
-
-
 def bulk_conversations(inbox, count, *, assignee=None, start=None):
     """`count` open conversations with one customer message each, in a handful of queries."""
     start = start or timezone.now() - timedelta(days=1)
