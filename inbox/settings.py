@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+import httpx
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
@@ -217,6 +218,32 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=10),
     },
 }
+
+# --- Messaging providers ----------------------------------------------------------------------
+# Base URLs are settings so tests and the demo point them at the provider sandbox.
+WHATSAPP_GRAPH_URL = os.environ.get("WHATSAPP_GRAPH_URL", "https://graph.facebook.com").rstrip("/")
+MESSENGER_GRAPH_URL = os.environ.get("MESSENGER_GRAPH_URL", "https://graph.facebook.com").rstrip(
+    "/"
+)
+META_GRAPH_VERSION = os.environ.get("META_GRAPH_VERSION", "v21.0")
+TELEGRAM_API_URL = os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
+TWILIO_API_URL = os.environ.get("TWILIO_API_URL", "https://api.twilio.com").rstrip("/")
+# Every provider call has explicit timeouts (seconds).
+PROVIDER_CONNECT_TIMEOUT = float(os.environ.get("PROVIDER_CONNECT_TIMEOUT", "5"))
+PROVIDER_READ_TIMEOUT = float(os.environ.get("PROVIDER_READ_TIMEOUT", "20"))
+PROVIDER_HTTP_TIMEOUT = httpx.Timeout(
+    connect=PROVIDER_CONNECT_TIMEOUT,
+    read=PROVIDER_READ_TIMEOUT,
+    write=PROVIDER_READ_TIMEOUT,
+    pool=PROVIDER_CONNECT_TIMEOUT,
+)
+# Webhook bodies up to this size are accepted (Meta sends up to 3 MB); larger get 413.
+WEBHOOK_MAX_BODY_BYTES = 4 * 1024 * 1024
+# Inbound media larger than this is not downloaded (the message says so).
+INBOUND_MEDIA_MAX_BYTES = int(os.environ.get("INBOUND_MEDIA_MAX_BYTES", str(25 * 1024 * 1024)))
+# Sending attempts for a message the provider did not take (429, 5xx, refused connection).
+OUTBOUND_MAX_ATTEMPTS = int(os.environ.get("OUTBOUND_MAX_ATTEMPTS", "6"))
+OUTBOUND_RETRY_BASE_DELAY = float(os.environ.get("OUTBOUND_RETRY_BASE_DELAY", "2"))
 
 # --- Live events ------------------------------------------------------------------------------
 LIVE_EVENT_RETENTION = timedelta(days=int(os.environ.get("LIVE_EVENT_RETENTION_DAYS", "2")))
