@@ -47,9 +47,12 @@ def normalise_phone(raw, region=None):
 
 
 def get_or_create_identity(inbox, external_id, *, name="", email="", phone="", language=""):
-    """The identity for `external_id` on `inbox`, creating it and its contact on first sight.
+    """The identity for `external_id` on `inbox`, creating it on first sight.
 
-    Safe under concurrency: the (inbox, external_id) unique constraint decides who wins.
+    One person may write on several channels: a new identity whose phone number (E.164)
+    or e-mail address matches a known contact joins that contact; otherwise it gets a
+    contact of its own. Safe under concurrency: the (inbox, external_id) unique
+    constraint decides who wins.
     """
     identity = (
         ContactIdentity.objects.select_related("contact")
@@ -58,14 +61,15 @@ def get_or_create_identity(inbox, external_id, *, name="", email="", phone="", l
     )
     if identity:
         return identity, False
+    phone = normalise_phone(phone) if phone else ""
+    email = (email or "").strip().lower()
     try:
         with transaction.atomic():
-            contact = Contact.objects.create(
-                name=name[:200],
-                email=email,
-                phone=normalise_phone(phone) if phone else "",
-                language=language[:8],
-            )
+            contact = _known_contact(phone=phone, email=email)
+            if contact is None:
+                contact = Contact.objects.create(
+                    name=name[:200], email=email, phone=phone, language=language[:8]
+                )
             identity = ContactIdentity.objects.create(
                 contact=contact, inbox=inbox, external_id=external_id, display_name=name[:200]
             )
@@ -75,6 +79,18 @@ def get_or_create_identity(inbox, external_id, *, name="", email="", phone="", l
         )
         return identity, False
     return identity, True
+
+
+def _known_contact(*, phone, email):
+    """The oldest contact (not anonymised) with this phone number or e-mail address."""
+    contacts = Contact.objects.filter(anonymised_at__isnull=True).order_by("pk")
+    if phone:
+        match = contacts.filter(phone=phone).first()
+        if match:
+            return match
+    if email:
+        return contacts.filter(email__iexact=email).first()
+    return None
 
 
 def update_contact_details(contact, *, name=None, email=None):

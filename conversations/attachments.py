@@ -249,6 +249,59 @@ def store(message, checked_uploads):
     return attachments
 
 
+def store_provider_media(message, media):
+    """Attachments for files a provider holds (InboundMedia), inside the caller's transaction.
+
+    Files that came inside the delivery (e-mail) are stored at once; the others are
+    placeholders with the provider's reference, returned so a task can fetch them.
+    """
+    from conversations.models import Attachment
+
+    to_fetch = []
+    for item in media:
+        attachment = Attachment(
+            message=message,
+            content_type=_normalise(item.content_type) or "application/octet-stream",
+            size=item.size or 0,
+            original_name=clean_original_name(item.filename or _("file")),
+            provider_ref=item.ref[:1024],
+        )
+        if item.content is not None:
+            save_fetched_file(attachment, item.content, item.content_type, save=False)
+            attachment.save()
+            continue
+        attachment.save()
+        to_fetch.append(attachment)
+    return to_fetch
+
+
+def save_fetched_file(attachment, content, declared_type, *, filename="", save=True):
+    """Store a provider's file under a generated name, its type checked against its bytes."""
+    from django.core.files.base import ContentFile
+
+    if len(content) > settings.INBOUND_MEDIA_MAX_BYTES:
+        attachment.fetch_error = _("The file is larger than %(max)s and was not downloaded.") % {
+            "max": filesizeformat(settings.INBOUND_MEDIA_MAX_BYTES)
+        }
+    else:
+        claimed = _normalise(declared_type) or attachment.content_type
+        proven = sniff(content[:64])
+        # A file that says it is an image but is not must never be shown as one.
+        if claimed in SIGNATURES and proven != claimed:
+            claimed = proven or "application/octet-stream"
+        attachment.content_type = claimed or "application/octet-stream"
+        attachment.size = len(content)
+        attachment.fetch_error = ""
+        attachment.file.save("media", ContentFile(content), save=False)
+    if filename and attachment.original_name in ("", _("file")):
+        attachment.original_name = clean_original_name(filename)
+    if save:
+        attachment.save(
+            update_fields=["file", "content_type", "size", "fetch_error", "original_name"]
+        )
+    return attachment
+
+
 # --- Signed links, for providers fetching media we send ---------------------------------------
 
 

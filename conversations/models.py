@@ -193,6 +193,12 @@ class Message(models.Model):
     status_changed_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
+    # Tries the provider did not take (429, 5xx, refused connection), and when the next is due.
+    send_attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # The task that moved the message to `sending`: if that same task is delivered again,
+    # its worker died mid-call and the outcome cannot be known.
+    send_claim = models.CharField(max_length=64, blank=True)
     is_edited = models.BooleanField(default=False)
     is_deleted = models.BooleanField(default=False)
 
@@ -232,6 +238,10 @@ class Attachment(models.Model):
     size = models.PositiveBigIntegerField(default=0)
     original_name = models.CharField(max_length=255)
     created_at = models.DateTimeField(default=timezone.now)
+    # Inbound media is fetched by a task: until then the provider's reference is kept here
+    # and the message shows a placeholder; `fetch_error` says why a file could not be had.
+    provider_ref = models.CharField(max_length=1024, blank=True)
+    fetch_error = models.CharField(max_length=255, blank=True)
 
     class Meta:
         verbose_name = _("attachment")
@@ -243,6 +253,10 @@ class Attachment(models.Model):
     @property
     def is_image(self):
         return self.content_type.startswith("image/")
+
+    @property
+    def is_pending(self):
+        return not self.file and not self.fetch_error
 
 
 class ActivityField(models.TextChoices):

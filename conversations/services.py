@@ -4,7 +4,11 @@ Each action runs in one transaction, validates user input before writing, and pu
 its live event and enqueues its follow-up tasks on commit.
 """
 
+import logging
+import random
+import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -13,7 +17,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from channels_app.events import publish
-from conversations import attachments
+from conversations import attachments, channel_rules
 from conversations.access import users_who_can_see
 from conversations.models import (
     DELIVERY_ORDER,
@@ -31,6 +35,9 @@ from conversations.models import (
     Priority,
     Status,
 )
+from inbox.providers.base import OutcomeUnknown, PermanentSendError, RetryableSendError
+
+logger = logging.getLogger(__name__)
 
 ACTIVE_STATUSES = (Status.OPEN, Status.PENDING, Status.SNOOZED)
 
@@ -83,6 +90,10 @@ def _open_conversation_for(inbox, identity, now):
     if recent is not None and not inbox.allows_parallel_threads:
         _reopen_by_system(recent, reason="customer_message")
         return recent
+    return _start_conversation(inbox, identity, now)
+
+
+def _start_conversation(inbox, identity, now):
     try:
         with transaction.atomic():
             return Conversation.objects.create(
@@ -111,12 +122,18 @@ def record_inbound_message(
     provider_timestamp=None,
     content_attributes=None,
     files=(),
+    pending_media=(),
+    thread=None,
+    start_new_thread=False,
 ):
     """Store a customer's message once, in the conversation it belongs to, and go live.
 
     A message the provider sends again (same external id) is not stored twice: the
     database's unique constraint decides and the first copy is returned. `files` are
-    uploads (the widget's visitor attaching files), checked before anything is written.
+    uploads (the widget's visitor attaching files), checked before anything is written;
+    `pending_media` are provider files (InboundMedia) that a task fetches afterwards, shown
+    as placeholders until then. E-mail names its thread: `thread` is the conversation a
+    reply belongs to, `start_new_thread` a new subject.
     """
     checked_files = _check_files(files)
     now = timezone.now()
@@ -124,7 +141,14 @@ def record_inbound_message(
         existing = Message.objects.filter(inbox=inbox, external_id=external_id).first()
         if existing:
             return InboundResult(existing, created=False)
-    conversation = _open_conversation_for(inbox, identity, now)
+    if thread is not None:
+        conversation = Conversation.objects.select_for_update().get(pk=thread.pk)
+        if conversation.status == Status.RESOLVED:
+            _reopen_by_system(conversation, reason="customer_message")
+    elif start_new_thread:
+        conversation = _start_conversation(inbox, identity, now)
+    else:
+        conversation = _open_conversation_for(inbox, identity, now)
     try:
         with transaction.atomic():
             message = Message.objects.create(
@@ -142,6 +166,7 @@ def record_inbound_message(
     except IntegrityError:
         return InboundResult(Message.objects.get(inbox=inbox, external_id=external_id), False)
     attachments.store(message, checked_files)
+    fetches = attachments.store_provider_media(message, pending_media)
 
     changed = ["last_message_at", "last_message", "last_customer_message_at"]
     conversation.last_message_at = now
@@ -158,7 +183,45 @@ def record_inbound_message(
         message=message,
         visitor=inbox.kind == "web_widget",
     )
+    if fetches:
+        from conversations.tasks import fetch_inbound_media
+
+        for attachment in fetches:
+            transaction.on_commit(lambda pk=attachment.pk: fetch_inbound_media.delay(pk))
     return InboundResult(message, created=True)
+
+
+@transaction.atomic
+def record_echo(inbox, identity, *, body, external_id, provider_timestamp=None):
+    """One of our messages that the provider echoes back (sent from elsewhere, e.g. the
+    business's phone). Recorded as outbound, never as the customer's; once only."""
+    if Message.objects.filter(inbox=inbox, external_id=external_id).exists():
+        return None
+    now = timezone.now()
+    conversation = _open_conversation_for(inbox, identity, now)
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                conversation=conversation,
+                inbox=inbox,
+                direction=Direction.OUTBOUND,
+                kind=MessageKind.TEXT,
+                author_type=AuthorType.SYSTEM,
+                body=body,
+                content_attributes={"echo": True},
+                external_id=external_id,
+                provider_timestamp=provider_timestamp,
+                created_at=now,
+                status=DeliveryStatus.SENT,
+                status_changed_at=now,
+            )
+    except IntegrityError:
+        return None
+    conversation.last_message_at = now
+    conversation.last_message = message
+    conversation.save(update_fields=["last_message_at", "last_message"])
+    publish("message.created", message=message)
+    return message
 
 
 def _check_files(files):
@@ -188,20 +251,58 @@ def send_reply(user, conversation, body, files=()):
     body = _clean_body(body, may_be_empty=bool(checked_files))
     if not conversation.inbox.is_active:
         raise ActionRefused(_("This inbox is disconnected; replies cannot be sent."))
+    channel_rules.check_free_text(conversation)
+    return _queue_reply(user, conversation, body=body, files=checked_files)
+
+
+@transaction.atomic
+def send_template(user, conversation, template, parameters):
+    """Send an approved WhatsApp template, allowed even after the 24-hour window closed."""
+    if not conversation.inbox.is_active:
+        raise ActionRefused(_("This inbox is disconnected; replies cannot be sent."))
+    if template.inbox_id != conversation.inbox_id or template.status != "APPROVED":
+        raise ActionRefused(_("This template is not approved for this inbox."))
+    parameters = [str(p).strip() for p in parameters]
+    if len(parameters) != template.parameter_count or not all(parameters):
+        raise ActionRefused(
+            _("Fill in all %(count)s fields of the template “%(name)s”.")
+            % {"count": template.parameter_count, "name": template.name}
+        )
+    channel_rules.check_template(conversation)
+    body = template.body_text
+    for number, value in enumerate(parameters, start=1):
+        body = body.replace("{{" + str(number) + "}}", value)
+    return _queue_reply(
+        user,
+        conversation,
+        body=body,
+        kind=MessageKind.TEMPLATE,
+        content_attributes={
+            "template": {
+                "name": template.name,
+                "language": template.language,
+                "parameters": parameters,
+            }
+        },
+    )
+
+
+def _queue_reply(user, conversation, *, body, files=(), kind=None, content_attributes=None):
     now = timezone.now()
     message = Message.objects.create(
         conversation=conversation,
         inbox_id=conversation.inbox_id,
         direction=Direction.OUTBOUND,
-        kind=MessageKind.TEXT,
+        kind=kind or MessageKind.TEXT,
         author_type=AuthorType.AGENT,
         author=user,
         body=body,
+        content_attributes=content_attributes or {},
         created_at=now,
         status=DeliveryStatus.QUEUED,
         status_changed_at=now,
     )
-    attachments.store(message, checked_files)
+    attachments.store(message, files)
     conversation.last_message_at = now
     conversation.last_message = message
     conversation.waiting_since = None
@@ -218,14 +319,30 @@ def send_reply(user, conversation, body, files=()):
     return message
 
 
-def deliver_outbound_message(message_id):
-    """Hand a queued message to its provider: queued → sending → sent (or failed).
+SENDABLE_KINDS = (MessageKind.TEXT, MessageKind.TEMPLATE)
 
-    Runs in a task. A message that is no longer queued (already taken by another worker,
-    or sent) is left alone, so a redelivered task never sends twice.
+
+@dataclass
+class DeliveryOutcome:
+    """What the sending task does next: try this message again later, and/or send the
+    conversation's next queued message (messages of one conversation go one at a time)."""
+
+    retry_in: float | None = None
+    next_message_id: int | None = None
+
+
+def deliver_outbound_message(message_id, *, claim=None):
+    """Hand a queued reply to its provider: queued → sending → sent, failed or unknown.
+
+    Runs in a task; `claim` is the task's id. Nothing that may have left is sent again:
+    a message found in `sending` under the same claim means this task's earlier run died
+    mid-call, so its outcome cannot be known (`unknown`, with a Resend button). Retries
+    happen only when the provider did not take the message, with backoff and jitter.
     """
+    from inbox import rate_limits
     from inbox.providers import adapter_for
 
+    claim = claim or uuid.uuid4().hex
     with transaction.atomic():
         message = (
             Message.objects.select_for_update()
@@ -233,25 +350,151 @@ def deliver_outbound_message(message_id):
             .filter(pk=message_id)
             .first()
         )
-        if message is None or message.status != DeliveryStatus.QUEUED:
-            return message
-        _set_status(message, DeliveryStatus.SENDING)
-    adapter = adapter_for(message.conversation.inbox)
-    result = adapter.send_message(message)
-    with transaction.atomic():
-        message = Message.objects.select_for_update().get(pk=message_id)
-        if result.external_id:
-            message.external_id = result.external_id
-            message.save(update_fields=["external_id"])
-        _set_status(message, DeliveryStatus.SENT)
-        publish("message.updated", message=message, visitor=adapter.delivers_through_live_events)
-    return message
+        if message is None:
+            return DeliveryOutcome()
+        if message.status == DeliveryStatus.SENDING and message.send_claim == claim:
+            _settle(
+                message,
+                DeliveryStatus.UNKNOWN,
+                error_message=_("Sending stopped midway; the message may not have been delivered."),
+            )
+            return DeliveryOutcome(next_message_id=_next_queued_id(message))
+        if message.status != DeliveryStatus.QUEUED:
+            return DeliveryOutcome()
+        now = timezone.now()
+        if message.next_attempt_at and message.next_attempt_at > now:
+            return DeliveryOutcome(retry_in=(message.next_attempt_at - now).total_seconds())
+        if _earlier_unsent(message):
+            # Sent when the earlier one is done, so the customer reads them in order.
+            return DeliveryOutcome()
+        adapter = adapter_for(message.conversation.inbox)
+        wait = rate_limits.wait_before_send(adapter, message)
+        if wait > 0:
+            return DeliveryOutcome(retry_in=wait)
+        message.send_claim = claim
+        message.status = DeliveryStatus.SENDING
+        message.status_changed_at = now
+        message.save(update_fields=["send_claim", "status", "status_changed_at"])
+    try:
+        result = adapter.send_message(message)
+    except RetryableSendError as error:
+        return _send_not_taken(message_id, error)
+    except PermanentSendError as error:
+        _finish_send(message_id, DeliveryStatus.FAILED, error)
+    except OutcomeUnknown as error:
+        _finish_send(message_id, DeliveryStatus.UNKNOWN, error)
+    except Exception:
+        logger.exception("Sending message %s failed unexpectedly", message_id)
+        _finish_send(
+            message_id,
+            DeliveryStatus.UNKNOWN,
+            OutcomeUnknown(_("Sending failed unexpectedly; it may not have been delivered.")),
+        )
+    else:
+        _record_sent(message_id, result, adapter)
+    return DeliveryOutcome(next_message_id=_next_queued_id(message))
+
+
+def _earlier_unsent(message):
+    return Message.objects.filter(
+        conversation_id=message.conversation_id,
+        direction=Direction.OUTBOUND,
+        kind__in=SENDABLE_KINDS,
+        pk__lt=message.pk,
+        status__in=(DeliveryStatus.QUEUED, DeliveryStatus.SENDING),
+    ).exists()
+
+
+def _next_queued_id(message):
+    return (
+        Message.objects.filter(
+            conversation_id=message.conversation_id,
+            direction=Direction.OUTBOUND,
+            kind__in=SENDABLE_KINDS,
+            pk__gt=message.pk,
+            status=DeliveryStatus.QUEUED,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+@transaction.atomic
+def _record_sent(message_id, result, adapter):
+    from inbox.models import PendingReceipt
+
+    message = Message.objects.select_for_update().get(pk=message_id)
+    if result.external_id:
+        # An echo of this very message may have been recorded before the send returned.
+        Message.objects.filter(
+            inbox_id=message.inbox_id,
+            external_id=result.external_id,
+            author_type=AuthorType.SYSTEM,
+        ).exclude(pk=message.pk).delete()
+        message.external_id = result.external_id
+        message.save(update_fields=["external_id"])
+    _set_status(message, DeliveryStatus.SENT)
+    if result.external_id:
+        early = PendingReceipt.objects.filter(
+            inbox_id=message.inbox_id, external_id=result.external_id
+        )
+        for receipt in sorted(early, key=lambda r: DELIVERY_ORDER.get(r.status, 99)):
+            _apply_receipt_to(message, receipt.status, receipt.error_code, receipt.error_message)
+        early.delete()
+    publish("message.updated", message=message, visitor=adapter.delivers_through_live_events)
+
+
+@transaction.atomic
+def _send_not_taken(message_id, error):
+    """The provider did not take the message: queue it again after a backoff, or give up."""
+    message = Message.objects.select_for_update().get(pk=message_id)
+    message.send_attempts += 1
+    if message.send_attempts >= settings.OUTBOUND_MAX_ATTEMPTS:
+        _settle(
+            message,
+            DeliveryStatus.FAILED,
+            error_code=error.code,
+            error_message=_("Not sent after %(count)s tries: %(reason)s")
+            % {"count": message.send_attempts, "reason": error.reason},
+        )
+        return DeliveryOutcome(next_message_id=_next_queued_id(message))
+    backoff = settings.OUTBOUND_RETRY_BASE_DELAY * 2 ** (message.send_attempts - 1)
+    delay = max(error.retry_after or 0, backoff * (0.5 + random.random()))
+    delay = min(delay, settings.TASK_MAX_RETRY_DELAY)
+    message.status = DeliveryStatus.QUEUED
+    message.status_changed_at = timezone.now()
+    message.next_attempt_at = message.status_changed_at + timedelta(seconds=delay)
+    message.error_code = error.code
+    message.error_message = error.reason
+    message.save(
+        update_fields=[
+            "send_attempts",
+            "status",
+            "status_changed_at",
+            "next_attempt_at",
+            "error_code",
+            "error_message",
+        ]
+    )
+    return DeliveryOutcome(retry_in=delay)
+
+
+@transaction.atomic
+def _finish_send(message_id, status, error):
+    message = Message.objects.select_for_update().get(pk=message_id)
+    _settle(message, status, error_code=error.code, error_message=error.reason)
+
+
+def _settle(message, status, *, error_code="", error_message=""):
+    _set_status(message, status, error_code=error_code, error_message=error_message)
+    publish("message.updated", message=message)
 
 
 def _set_status(message, status, error_code="", error_message=""):
     message.status = status
     message.status_changed_at = timezone.now()
-    message.error_code = error_code
+    message.error_code = str(error_code)[:64]
     message.error_message = error_message
     message.save(update_fields=["status", "status_changed_at", "error_code", "error_message"])
 
@@ -265,6 +508,62 @@ def apply_delivery_status(message, status):
         return False
     _set_status(message, status)
     return True
+
+
+def _apply_receipt_to(message, status, error_code="", error_message=""):
+    if status == DeliveryStatus.FAILED:
+        # A later "failed" receipt counts only while we know no better.
+        if message.status not in (DeliveryStatus.SENDING, DeliveryStatus.SENT):
+            return False
+        _set_status(message, DeliveryStatus.FAILED, error_code, error_message)
+        return True
+    return apply_delivery_status(message, status)
+
+
+@transaction.atomic
+def apply_receipt(inbox, receipt):
+    """Apply a provider's receipt (a StatusUpdate): forward only, so repeats change nothing.
+
+    A receipt for a message whose send has not returned yet is kept and applied when the
+    message gets its provider id. A watermark receipt covers every earlier message.
+    """
+    from inbox.models import PendingReceipt
+
+    if receipt.watermark is not None:
+        messages = Message.objects.select_for_update().filter(
+            inbox=inbox,
+            direction=Direction.OUTBOUND,
+            conversation__contact_identity__external_id=receipt.recipient,
+            created_at__lte=receipt.watermark,
+            status__in=(DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.UNKNOWN),
+        )
+        changed = [m for m in messages if apply_delivery_status(m, receipt.status)]
+        for message in changed:
+            publish("message.updated", message=message)
+        if not receipt.external_id:
+            return len(changed)
+    if not receipt.external_id:
+        return 0
+    message = (
+        Message.objects.select_for_update()
+        .filter(inbox=inbox, external_id=receipt.external_id, direction=Direction.OUTBOUND)
+        .first()
+    )
+    if message is None:
+        PendingReceipt.objects.get_or_create(
+            inbox=inbox,
+            external_id=receipt.external_id,
+            status=receipt.status,
+            defaults={
+                "error_code": receipt.error_code[:64],
+                "error_message": receipt.error_message,
+            },
+        )
+        return 0
+    if _apply_receipt_to(message, receipt.status, receipt.error_code, receipt.error_message):
+        publish("message.updated", message=message)
+        return 1
+    return 0
 
 
 @transaction.atomic
@@ -605,6 +904,10 @@ def retry_message(user, message):
         DeliveryStatus.UNKNOWN,
     ):
         raise ActionRefused(_("Only a failed or undelivered reply can be sent again."))
+    message.send_attempts = 0
+    message.next_attempt_at = None
+    message.send_claim = ""
+    message.save(update_fields=["send_attempts", "next_attempt_at", "send_claim"])
     _set_status(message, DeliveryStatus.QUEUED)
     publish("message.updated", message=message)
 
@@ -612,3 +915,52 @@ def retry_message(user, message):
 
     transaction.on_commit(lambda: deliver_message.delay(message.pk))
     return message
+
+
+def fetch_provider_media(attachment_id):
+    """Fetch an inbound file from its provider and show it in the thread.
+
+    Raises RetryableSendError when it is worth another try; a permanent refusal (too
+    large, gone) is recorded on the attachment and shown instead of the file.
+    """
+    from conversations.models import Attachment
+    from inbox.providers import adapter_for
+    from inbox.providers.base import InboundMedia
+
+    attachment = (
+        Attachment.objects.select_related("message__conversation__inbox")
+        .filter(pk=attachment_id)
+        .first()
+    )
+    if attachment is None or attachment.file or attachment.fetch_error:
+        return attachment
+    adapter = adapter_for(attachment.message.conversation.inbox)
+    media = InboundMedia(
+        ref=attachment.provider_ref,
+        content_type=attachment.content_type,
+        filename=attachment.original_name,
+    )
+    try:
+        fetched = adapter.fetch_media(media)
+    except (PermanentSendError, OutcomeUnknown) as error:
+        return give_up_media(attachment_id, error.reason)
+    with transaction.atomic():
+        attachment = Attachment.objects.select_for_update().get(pk=attachment_id)
+        attachments.save_fetched_file(
+            attachment, fetched.content, fetched.content_type, filename=fetched.filename
+        )
+        publish("message.updated", message=attachment.message)
+    return attachment
+
+
+@transaction.atomic
+def give_up_media(attachment_id, reason):
+    from conversations.models import Attachment
+
+    attachment = Attachment.objects.select_for_update().get(pk=attachment_id)
+    attachment.fetch_error = (
+        _("The file could not be downloaded: %(reason)s") % {"reason": reason}
+    )[:255]
+    attachment.save(update_fields=["fetch_error"])
+    publish("message.updated", message=attachment.message)
+    return attachment

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from inbox.models import Inbox, Team, User
+from inbox.models import InboundEvent, InboundEventStatus, Inbox, Team, User
 
 
 @admin.register(User)
@@ -49,9 +49,54 @@ class InboxAdmin(admin.ModelAdmin):
     form = InboxAdminForm
     list_display = ["name", "kind", "is_active", "public_token"]
     list_filter = ["kind", "is_active"]
-    readonly_fields = ["public_token", "current_secrets"]
+    readonly_fields = ["public_token", "webhook_url", "current_secrets"]
     filter_horizontal = ["members"]
 
     @admin.display(description=_("Current secrets"))
     def current_secrets(self, inbox):
         return ", ".join(f"{key}: {value}" for key, value in inbox.masked_secrets().items()) or "—"
+
+
+@admin.register(InboundEvent)
+class InboundEventAdmin(admin.ModelAdmin):
+    """Deliveries as providers sent them. A failed one shows its error and can be
+    applied again after a fix."""
+
+    list_display = ["received_at", "inbox", "status", "attempts", "short_error"]
+    list_filter = ["status", "inbox"]
+    readonly_fields = [
+        "inbox",
+        "delivery_key",
+        "content_type",
+        "received_at",
+        "status",
+        "attempts",
+        "error",
+        "processed_at",
+        "raw_body",
+    ]
+    exclude = ["body"]
+    actions = ["reprocess"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("error"))
+    def short_error(self, event):
+        return event.error[:120]
+
+    @admin.display(description=_("raw body"))
+    def raw_body(self, event):
+        return bytes(event.body).decode("utf-8", errors="replace")
+
+    @admin.action(description=_("Apply the selected deliveries again"))
+    def reprocess(self, request, queryset):
+        from inbox.inbound import enqueue_processing
+
+        ids = list(
+            queryset.exclude(status=InboundEventStatus.PROCESSED).values_list("pk", flat=True)
+        )
+        queryset.filter(pk__in=ids).update(status=InboundEventStatus.PENDING, error="")
+        for event_id in ids:
+            enqueue_processing(event_id)
+        self.message_user(request, _("%(count)s deliveries queued again.") % {"count": len(ids)})

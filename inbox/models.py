@@ -204,9 +204,127 @@ class Inbox(models.Model):
     def allows_parallel_threads(self):
         return self.kind in KINDS_WITH_PARALLEL_THREADS
 
+    @property
+    def webhook_url(self):
+        """Where the provider posts deliveries and status callbacks for this inbox."""
+        from django.urls import reverse
+
+        path = reverse("provider_webhook", args=[self.kind, self.public_token])
+        return settings.PUBLIC_URL + path
+
     def masked_secrets(self):
         """Secrets as an operator may see them again: the last four characters only."""
         return {
             key: ("•" * 8 + str(value)[-4:]) if value else ""
             for key, value in sorted(self.provider_secrets.items())
         }
+
+
+class InboundEventStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be applied")
+    PROCESSED = "processed", _("Applied")
+    FAILED = "failed", _("Failed")
+
+
+class InboundEvent(models.Model):
+    """One delivery a provider posted to a webhook, stored raw before anything else.
+
+    The webhook answers as soon as this row is committed; a task parses and applies it.
+    A delivery the provider repeats has the same key, so it is stored once.
+    """
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="inbound_events")
+    delivery_key = models.CharField(_("delivery key"), max_length=200)
+    body = models.BinaryField(_("raw body"))
+    content_type = models.CharField(_("content type"), max_length=120, blank=True)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=InboundEventStatus,
+        default=InboundEventStatus.PENDING,
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("inbound event")
+        verbose_name_plural = _("inbound events")
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inbox", "delivery_key"], name="inbound_event_once_per_delivery"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                condition=Q(status="pending"),
+                name="inbound_event_pending",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.inbox} · {self.delivery_key}"
+
+
+class PendingReceipt(models.Model):
+    """A receipt for an outbound message we have not recorded yet (its send is still
+    returning). Applied the moment the message gets that provider id."""
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
+    external_id = models.CharField(max_length=255)
+    status = models.CharField(max_length=16)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inbox", "external_id", "status"], name="pending_receipt_once"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.external_id} → {self.status}"
+
+
+class MessageTemplate(models.Model):
+    """An approved WhatsApp message template, synced from the provider."""
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="templates")
+    name = models.CharField(_("name"), max_length=512)
+    language = models.CharField(_("language"), max_length=16)
+    category = models.CharField(_("category"), max_length=32, blank=True)
+    status = models.CharField(_("status"), max_length=16)
+    body_text = models.TextField(_("text"), blank=True)
+    parameter_count = models.PositiveSmallIntegerField(default=0)
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "language"]
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inbox", "name", "language"], name="template_once_per_language"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.language})"
+
+
+class MailboxState(models.Model):
+    """Where IMAP polling of an e-mail inbox got to: UIDVALIDITY and the last UID seen."""
+
+    inbox = models.OneToOneField(Inbox, on_delete=models.CASCADE, related_name="mailbox_state")
+    uidvalidity = models.BigIntegerField(null=True, blank=True)
+    last_uid = models.BigIntegerField(default=0)
+    polled_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    def __str__(self):
+        return f"{self.inbox} @ {self.uidvalidity}/{self.last_uid}"

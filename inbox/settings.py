@@ -187,6 +187,17 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache holds only what may be lost: send-rate counters and sign-in rate limits. It is
+# shared by every process through Redis when there is one.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("CHANNEL_LAYER_PREFIX", "switchboard"),
+        }
+    }
+
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED
@@ -195,6 +206,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# A webhook enqueues its processing after storing the delivery. When Redis is down the
+# stored event waits for the sweeper, so publishing must give up quickly, not block.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "switchboard")
 # The longest delay a retry may be scheduled with. The Redis broker redelivers any
 # unacknowledged task after its visibility timeout, so that must be longer still.
@@ -212,6 +231,26 @@ CELERY_BEAT_SCHEDULE = {
     "wake-snoozed-conversations": {
         "task": "conversations.tasks.wake_snoozed_conversations",
         "schedule": timedelta(minutes=1),
+    },
+    "sweep-inbound-events": {
+        "task": "inbox.tasks.sweep_inbound_events",
+        "schedule": timedelta(seconds=30),
+    },
+    "sweep-outbound-messages": {
+        "task": "inbox.tasks.sweep_outbound_messages",
+        "schedule": timedelta(minutes=1),
+    },
+    "poll-mailboxes": {
+        "task": "inbox.tasks.poll_mailboxes",
+        "schedule": timedelta(seconds=int(os.environ.get("IMAP_POLL_SECONDS", "60"))),
+    },
+    "poll-telegram-updates": {
+        "task": "inbox.tasks.poll_telegram_updates",
+        "schedule": timedelta(seconds=5),
+    },
+    "sync-message-templates": {
+        "task": "inbox.tasks.sync_message_templates",
+        "schedule": timedelta(hours=1),
     },
     "prune-live-events": {
         "task": "channels_app.tasks.prune_live_events",
@@ -318,6 +357,8 @@ ATTACHMENT_URL_MAX_AGE = int(os.environ.get("ATTACHMENT_URL_MAX_AGE", "3600"))
 # its default does not limit attachments. More files than ATTACHMENT_MAX_FILES must reach
 # the view, which answers with a clear error instead of Django's bare 400.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# A request body (other than files) may be as large as a provider's webhook delivery.
+DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
 DATA_UPLOAD_MAX_NUMBER_FILES = max(100, ATTACHMENT_MAX_FILES * 2)
 
 # --- E-mail -----------------------------------------------------------------------------------

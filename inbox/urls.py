@@ -7,7 +7,7 @@ from django.views.generic import RedirectView
 
 from channels_app import views as presence_views
 from inbox import views as inbox_views
-from inbox import widget
+from inbox import webhooks, widget
 
 # Resolved on first request, not at import: in production the static URL comes from the
 # collectstatic manifest, which does not exist yet when `check --deploy` runs.
@@ -25,6 +25,7 @@ urlpatterns = [
         "favicon.ico",
         login_not_required(RedirectView.as_view(url=static_url("img/favicon.svg"), permanent=True)),
     ),
+    path("webhooks/<str:kind>/<str:token>/", webhooks.provider_webhook, name="provider_webhook"),
     path("widget.js", widget.widget_script, name="widget_script"),
     path("widget/demo/", widget.demo_page, name="widget_demo"),
     path("widget/<str:inbox_token>/", widget.widget_page, name="widget_page"),

@@ -353,7 +353,7 @@ def test_a_message_that_may_have_left_is_never_sent_again(agent, conversation, s
 
 
 def test_delivering_a_missing_message_does_nothing(db, sends):
-    assert services.deliver_outbound_message(987654) is None
+    assert services.deliver_outbound_message(987654) == services.DeliveryOutcome()
     assert sends == []
 
 
