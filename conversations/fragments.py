@@ -87,7 +87,23 @@ def composer_context(conversation, user):
             [{"name": person.display_name, "email": person.email} for person in people]
         ),
         "attachment_accept": accept_attribute(),
+        **reply_window_context(conversation),
     }
+
+
+def reply_window_context(conversation):
+    """What the channel allows now (window, consent) and the templates it offers."""
+    from conversations.channel_rules import reply_window
+    from inbox.templates import approved_templates
+
+    window = reply_window(conversation)
+    templates = []
+    if conversation.inbox.kind == "whatsapp" and window.allows_templates:
+        templates = [
+            {"template": t, "fields": range(1, t.parameter_count + 1)}
+            for t in approved_templates(conversation.inbox)
+        ]
+    return {"window": window, "templates": templates}
 
 
 def thread_header_oob(conversation):

@@ -12,6 +12,11 @@ urlpatterns = [
     path("conversations/<int:pk>/messages/", views.older_messages, name="older_messages"),
     path("conversations/<int:pk>/reply/", views.reply, name="reply"),
     path(
+        "conversations/<int:pk>/templates/<int:template_pk>/",
+        views.send_template,
+        name="send_template",
+    ),
+    path(
         "conversations/<int:pk>/messages/<int:message_pk>/retry/",
         views.retry_message,
         name="retry_message",

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpResponseBadRequest
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
@@ -167,6 +167,35 @@ def reply(request, pk):
             **fragments.composer_context(conversation, request.user),
             "message": message,
             "mode": mode,
+        },
+    )
+
+
+@require_POST
+def send_template(request, pk, template_pk):
+    """Send an approved WhatsApp template, with the values the agent filled in."""
+    from inbox.models import MessageTemplate
+
+    conversation = access_conversation(request.user, pk)
+    template = get_object_or_404(MessageTemplate, pk=template_pk, inbox=conversation.inbox)
+    parameters = request.POST.getlist("template_parameters")
+    try:
+        message = services.send_template(request.user, conversation, template, parameters)
+        services.mark_conversation_read(request.user, conversation)
+    except services.ActionRefused as refusal:
+        return render(
+            request,
+            "conversations/partials/composer.html",
+            {**fragments.composer_context(conversation, request.user), "error": refusal.message},
+            status=422,
+        )
+    return render(
+        request,
+        "conversations/partials/reply_sent.html",
+        {
+            **fragments.composer_context(conversation, request.user),
+            "message": message,
+            "mode": "reply",
         },
     )
 

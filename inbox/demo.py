@@ -166,6 +166,86 @@ DEMO_CONVERSATIONS = [
 ]
 
 
+# One inbox of every messaging kind, pointed at the provider sandbox (`manage.py sandbox`).
+# Fixed, documented credentials: demo only.
+DEMO_APP_SECRET = "demo-app-secret"  # noqa: S105 (demo only, documented)
+DEMO_VERIFY_TOKEN = "demo-verify-token"  # noqa: S105 (demo only, documented)
+DEMO_TWILIO_ACCOUNT_SID = "AC00000000000000000000000000000001"
+DEMO_PROVIDER_INBOXES = [
+    (
+        InboxKind.WHATSAPP,
+        "WhatsApp",
+        {
+            "phone_number_id": "100000000000001",
+            "waba_id": "200000000000001",
+            "display_phone_number": "15550001111",
+        },
+        {
+            "access_token": "demo-whatsapp-token",
+            "app_secret": DEMO_APP_SECRET,
+            "verify_token": DEMO_VERIFY_TOKEN,
+        },
+    ),
+    (
+        InboxKind.MESSENGER,
+        "Messenger",
+        {"page_id": "300000000000001"},
+        {
+            "page_token": "demo-page-token",
+            "app_secret": DEMO_APP_SECRET,
+            "verify_token": DEMO_VERIFY_TOKEN,
+        },
+    ),
+    (
+        InboxKind.INSTAGRAM,
+        "Instagram",
+        {"page_id": "300000000000002", "instagram_account_id": "400000000000001"},
+        {
+            "page_token": "demo-instagram-page-token",
+            "app_secret": DEMO_APP_SECRET,
+            "verify_token": DEMO_VERIFY_TOKEN,
+        },
+    ),
+    (
+        InboxKind.TELEGRAM,
+        "Telegram",
+        {"bot_username": "switchboard_demo_bot", "mode": "webhook"},
+        {"bot_token": "123456:demo-telegram-bot-token", "secret_token": "demo-telegram-secret"},
+    ),
+    (
+        InboxKind.TWILIO_SMS,
+        "SMS",
+        {"account_sid": DEMO_TWILIO_ACCOUNT_SID, "from_number": "+15005550006"},
+        {"auth_token": "demo-twilio-token"},
+    ),
+    (
+        InboxKind.TWILIO_WHATSAPP,
+        "WhatsApp (Twilio)",
+        {"account_sid": DEMO_TWILIO_ACCOUNT_SID, "from_number": "whatsapp:+14155238886"},
+        {"auth_token": "demo-twilio-token"},
+    ),
+    (
+        InboxKind.EMAIL,
+        "E-mail",
+        {"address": "support@switchboard.localhost"},
+        {},
+    ),
+]
+
+
+def ensure_provider_inboxes():
+    """The demo's provider inboxes, created once with the sandbox credentials."""
+    inboxes = []
+    for kind, name, config, secrets in DEMO_PROVIDER_INBOXES:
+        inbox = Inbox.objects.filter(kind=kind, name=name).first()
+        if inbox is None:
+            inbox = Inbox.objects.create(
+                kind=kind, name=name, provider_config=config, provider_secrets=secrets
+            )
+        inboxes.append(inbox)
+    return inboxes
+
+
 @transaction.atomic
 def load_demo_data():
     """Create the demo workspace. Safe to run again: existing demo data is left as it is."""
@@ -187,6 +267,8 @@ def load_demo_data():
         },
     )
     widget.members.add(users["agent@example.com"])
+    for inbox in ensure_provider_inboxes():
+        inbox.members.add(users["agent@example.com"])
     team, _ = Team.objects.get_or_create(name="Customer care")
     team.members.add(users["agent@example.com"], users["supervisor@example.com"])
     if not created:
