@@ -221,7 +221,7 @@ class _TextCollector(HTMLParser):
         rendered = []
         for depth, line in self.lines:
             line = line.rstrip()
-            rendered.append((">" * depth + " " + line).rstrip() if depth else line)
+            rendered.append(f"{'>' * depth} {line}" if depth and line else line)
         return re.sub(r"\n{3,}", "\n\n", "\n".join(rendered)).strip("\n")
 
 
@@ -238,8 +238,9 @@ def html_to_text(html):
 # "On Mon, 3 Jun 2024 at 10:02, Ana <ana@example.com> wrote:" and its siblings in the
 # languages our customers' mail clients speak. Gmail wraps it over two or three lines.
 _ATTRIBUTION_START = re.compile(r"^\s*(on|am|le|el|il|op|em|den)\s", re.IGNORECASE)
+# German puts the name after the verb: "Am … schrieb Ana <ana@example.com>:".
 _ATTRIBUTION_END = re.compile(
-    r"(wrote|schrieb|a écrit|escribió|ha scritto|schreef|escreveu|skrev)\s*:\s*$",
+    r"((wrote|a écrit|escribió|ha scritto|schreef|escreveu|skrev)\s*|\bschrieb\b.*):\s*$",
     re.IGNORECASE,
 )
 _ORIGINAL_MESSAGE = re.compile(
@@ -258,11 +259,15 @@ def _is_quoted(line):
 
 
 def _attribution_start(lines, end):
-    """Where the attribution ending on line `end` starts, or None if it is not one."""
-    for start in range(end, max(-1, end - 3), -1):
-        joined = " ".join(line.strip() for line in lines[start : end + 1])
-        if not lines[start].strip():
-            return None
+    """Where the attribution ending on line `end` starts, or None if it is not one.
+
+    The longest match wins, so a wrapped "On …" line is folded together with "wrote:".
+    """
+    for start in range(max(0, end - 2), end + 1):
+        segment = lines[start : end + 1]
+        if not all(line.strip() for line in segment):
+            continue
+        joined = " ".join(line.strip() for line in segment)
         if _ATTRIBUTION_END.search(joined) and (
             start == end or _ATTRIBUTION_START.match(lines[start])
         ):
