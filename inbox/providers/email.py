@@ -286,15 +286,24 @@ def _parse_mail(raw):
     if html_part is not None and html_part.get_content_type() != "text/html":
         html_part = None
     html = sanitize_email_html(_decode_text(html_part)) if html_part is not None else ""
-    text = _plain_text(text_part) if text_part is not None else html_to_text(html)
-    body, quoted = fold_quoted_text(text)
-
     body_parts = {id(part) for part in (text_part, html_part) if part is not None}
+    leaves = [part for part in _leaf_parts(message) if id(part) not in body_parts]
     media = tuple(
         _media_of(part, index)
-        for index, part in enumerate(_leaf_parts(message), start=1)
-        if id(part) not in body_parts and not _is_stray_text(part)
+        for index, part in enumerate(leaves, start=1)
+        if not _is_stray_text(part)
     )
+    text = _plain_text(text_part) if text_part is not None else html_to_text(html)
+    if text_part is not None:
+        # Some clients split the text around an inline image (text, image, text) and
+        # lists append a footer part: a client shows them in order, so do we.
+        more = [
+            _plain_text(part).strip("\n")
+            for part in leaves
+            if _is_stray_text(part) and part.get_content_type() == "text/plain"
+        ]
+        text = "\n\n".join([text.rstrip("\n"), *filter(str.strip, more)])
+    body, quoted = fold_quoted_text(text)
 
     to = _addresses(message, "To")
     cc = _addresses(message, "Cc")
@@ -328,7 +337,7 @@ def _is_stray_text(part):
 
     Text that the sender attached (a disposition, a file name or a Content-ID) is a file.
     """
-    if part.get_content_maintype() != "text":
+    if part.get_content_type() not in ("text/plain", "text/html"):
         return False
     named = bool(part.get_filename())
     return not (named or part.get_content_disposition() == "attachment" or part.get("Content-ID"))
@@ -459,8 +468,10 @@ class EmailAdapter(ProviderAdapter):
         )
 
     def send_message(self, message):
+        sender = self.config.get("address")
+        if not sender:
+            raise PermanentSendError("This e-mail inbox has no sending address configured.")
         mail = self.build_mail(message)
-        sender = self.config["address"]
         recipients = mail.recipients()
         backend = get_connection(fail_silently=False, timeout=_smtp_timeout())
         if isinstance(backend, SMTPBackend):

@@ -179,7 +179,7 @@ def _wait_for_greeting(port, process, log, deadline=10.0):
 def dovecot():
     if not os.path.exists(DOVECOT):
         if os.environ.get("CI"):
-            pytest.fail("dovecot is not installed: in CI every test runs against it", False)
+            pytest.fail("dovecot is not installed: in CI every test runs against it", pytrace=False)
         pytest.skip("needs Debian's dovecot-imapd (/usr/sbin/dovecot)")
     # Short: dovecot's Unix socket paths must stay under ~100 bytes.
     root = Path(tempfile.mkdtemp(prefix="sbdc-", dir="/tmp"))

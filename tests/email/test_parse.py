@@ -371,6 +371,30 @@ def test_an_attached_mail_is_one_eml_file():
     assert message.body == "See the mail below."
 
 
+def test_a_calendar_invite_is_a_file():
+    mail = plain_mail("Can we talk on Friday?", message_id="<invite@customer.test>")
+    mail.add_attachment(
+        "BEGIN:VCALENDAR\nEND:VCALENDAR\n", subtype="calendar", disposition="inline"
+    )
+
+    message = parse(mail.as_bytes())
+
+    assert [media.content_type for media in message.media] == ["text/calendar"]
+    assert message.body == "Can we talk on Friday?"
+
+
+def test_text_split_around_an_inline_image_is_read_in_order():
+    mail = plain_mail("Here is the damage:", message_id="<split@customer.test>")
+    mail.add_attachment(PNG, "image", "png", disposition="inline", filename="damage.png")
+    mail.add_attachment("And the label is torn too.", disposition="inline")
+    mail.add_attachment("<p>ignored html</p>", subtype="html", disposition="inline")
+
+    message = parse(mail.as_bytes())
+
+    assert message.body == "Here is the damage:\n\nAnd the label is torn too."
+    assert [media.filename for media in message.media] == ["damage.png"]
+
+
 def test_outlook_reply_folds_the_original_message_block():
     raw = raw_mail(
         """
