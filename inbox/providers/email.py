@@ -390,7 +390,7 @@ def _smtp_failure(exc, *, data_started):
             f"The mail server stopped answering while taking the message "
             f"({exc.__class__.__name__}); it may have been delivered."
         )
-    if isinstance(exc, smtplib.SMTPNotSupportedError | smtplib.SMTPAuthenticationError):
+    if isinstance(exc, smtplib.SMTPNotSupportedError):  # e.g. STARTTLS asked of a server without it
         return PermanentSendError(f"The mail server refused our connection settings: {exc}")
     return RetryableSendError(f"Could not reach the mail server ({exc.__class__.__name__}).")
 
