@@ -1,6 +1,7 @@
+from inbox.providers.email import EmailAdapter
 from inbox.providers.web_widget import WebWidgetAdapter
 
-ADAPTERS = {adapter.kind: adapter for adapter in (WebWidgetAdapter,)}
+ADAPTERS = {adapter.kind: adapter for adapter in (WebWidgetAdapter, EmailAdapter)}
 
 
 def adapter_for(inbox):
