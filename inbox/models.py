@@ -318,13 +318,13 @@ class MessageTemplate(models.Model):
 
 
 class MailboxState(models.Model):
-    """Where IMAP polling of an e-mail inbox got to: UIDVALIDITY and the last UID seen."""
+    """Where fetching for an inbox got to: IMAP's UIDVALIDITY and last UID, or the next
+    Telegram update offset. Kept as the provider code returns it."""
 
     inbox = models.OneToOneField(Inbox, on_delete=models.CASCADE, related_name="mailbox_state")
-    uidvalidity = models.BigIntegerField(null=True, blank=True)
-    last_uid = models.BigIntegerField(default=0)
+    cursor = models.JSONField(default=dict, blank=True)
     polled_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     def __str__(self):
-        return f"{self.inbox} @ {self.uidvalidity}/{self.last_uid}"
+        return f"{self.inbox} @ {self.cursor}"

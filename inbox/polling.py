@@ -30,9 +30,7 @@ def poll_mailbox_of(inbox):
 
     state, _created = MailboxState.objects.get_or_create(inbox=inbox)
     try:
-        raw_messages, new_state = poll_mailbox(
-            inbox, {"uidvalidity": state.uidvalidity, "last_uid": state.last_uid}
-        )
+        raw_messages, new_state = poll_mailbox(inbox, dict(state.cursor))
     except Exception as error:
         logger.warning("Polling the mailbox of %s failed: %s", inbox, error)
         state.error = f"{error.__class__.__name__}: {error}"[:2000]
@@ -42,11 +40,10 @@ def poll_mailbox_of(inbox):
     with transaction.atomic():
         for raw in raw_messages:
             accept_delivery(inbox, body=raw, content_type="message/rfc822")
-        state.uidvalidity = new_state.get("uidvalidity")
-        state.last_uid = new_state.get("last_uid") or 0
+        state.cursor = new_state
         state.polled_at = timezone.now()
         state.error = ""
-        state.save()
+        state.save(update_fields=["cursor", "polled_at", "error"])
     return len(raw_messages)
 
 
@@ -63,7 +60,7 @@ def poll_telegram_bot(inbox):
     state, _created = MailboxState.objects.get_or_create(inbox=inbox)
     adapter = adapter_for(inbox)
     try:
-        updates, next_offset = adapter.get_updates(state.last_uid or None, timeout=0)
+        updates, next_offset = adapter.get_updates(state.cursor.get("offset"), timeout=0)
     except Exception as error:
         logger.warning("Polling Telegram for %s failed: %s", inbox, error)
         return 0
@@ -71,7 +68,7 @@ def poll_telegram_bot(inbox):
         for raw in updates:
             accept_delivery(inbox, body=raw, content_type="application/json")
         if next_offset:
-            state.last_uid = next_offset
+            state.cursor = {"offset": next_offset}
         state.polled_at = timezone.now()
-        state.save(update_fields=["last_uid", "polled_at"])
+        state.save(update_fields=["cursor", "polled_at"])
     return len(updates)

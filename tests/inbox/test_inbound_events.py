@@ -1,0 +1,170 @@
+"""Inbound deliveries are stored raw once, then applied once, whatever the provider repeats.
+
+These use the e-mail channel's raw RFC 822 deliveries (the path `simulate email` and IMAP
+polling take); the HTTP providers' webhooks are covered in tests/providers/.
+"""
+
+import pytest
+
+from contacts.models import ContactIdentity
+from conversations.models import Conversation, Message, Status
+from conversations.services import send_reply
+from inbox.inbound import accept_delivery, apply_inbound_event
+from inbox.models import InboundEvent, InboundEventStatus, Inbox, InboxKind
+from tests.email.mails import plain_mail
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def email_inbox(agent):
+    inbox = Inbox.objects.create(
+        kind=InboxKind.EMAIL, name="Support mail", provider_config={"address": "s@acme.test"}
+    )
+    inbox.members.add(agent)
+    return inbox
+
+
+def deliver(inbox, mail):
+    raw = bytes(mail) if not isinstance(mail, bytes) else mail
+    accepted = accept_delivery(inbox, body=raw, content_type="message/rfc822")
+    return accepted, apply_inbound_event(accepted.event.pk)
+
+
+def test_a_delivery_is_stored_raw_and_applied_once(email_inbox):
+    accepted, event = deliver(email_inbox, plain_mail())
+
+    assert accepted.created
+    assert event.status == InboundEventStatus.PROCESSED
+    message = Message.objects.get(inbox=email_inbox)
+    assert message.body == "Hello, my order has not arrived."
+    assert message.external_id == "first.1@customer.test"
+    assert message.conversation.contact.email == "ana@customer.test"
+
+
+def test_the_same_delivery_again_stores_nothing_new(email_inbox):
+    deliver(email_inbox, plain_mail())
+    again, _event = deliver(email_inbox, plain_mail())
+
+    assert not again.created
+    assert InboundEvent.objects.count() == 1
+    assert Message.objects.count() == 1
+
+
+def test_the_same_message_in_another_delivery_is_stored_once(email_inbox):
+    # A provider may wrap one message in two different deliveries (e.g. IMAP after a
+    # UIDVALIDITY change): the message's own id decides.
+    deliver(email_inbox, plain_mail())
+    deliver(email_inbox, plain_mail(X_Trace="second copy"))
+
+    assert InboundEvent.objects.count() == 2
+    assert Message.objects.count() == 1
+
+
+def test_applying_an_event_twice_changes_nothing(email_inbox):
+    accepted, _event = deliver(email_inbox, plain_mail())
+
+    apply_inbound_event(accepted.event.pk)
+
+    assert Message.objects.count() == 1
+
+
+def test_an_unreadable_delivery_stays_as_a_failed_event_with_its_error(email_inbox):
+    _accepted, event = deliver(email_inbox, b"\x00\x01 not a mail at all")
+
+    assert event.status == InboundEventStatus.FAILED
+    assert event.error
+    assert Message.objects.count() == 0
+
+
+def test_a_failed_event_can_be_applied_again_after_a_fix(email_inbox):
+    accepted, event = deliver(email_inbox, b"\x00\x01 not a mail at all")
+    InboundEvent.objects.filter(pk=event.pk).update(
+        body=bytes(plain_mail()), status=InboundEventStatus.PENDING
+    )
+
+    event = apply_inbound_event(accepted.event.pk)
+
+    assert event.status == InboundEventStatus.PROCESSED
+    assert Message.objects.count() == 1
+
+
+def test_a_reply_to_our_mail_joins_its_conversation(
+    email_inbox, agent, django_capture_on_commit_callbacks
+):
+    deliver(email_inbox, plain_mail())
+    conversation = Conversation.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        ours = send_reply(agent, conversation, "It left our warehouse today.")
+    ours.refresh_from_db()
+    assert ours.external_id
+
+    deliver(
+        email_inbox,
+        plain_mail(
+            "Thanks!",
+            subject="Re: Where is my order?",
+            message_id="<second.2@customer.test>",
+            In_Reply_To=f"<{ours.external_id}>",
+        ),
+    )
+
+    assert Conversation.objects.count() == 1
+    assert conversation.messages.count() == 3
+
+
+def test_the_reply_address_names_the_conversation(email_inbox, settings):
+    deliver(email_inbox, plain_mail())
+    conversation = Conversation.objects.get()
+
+    deliver(
+        email_inbox,
+        plain_mail(
+            "One more thing.",
+            subject="something else",
+            message_id="<third.3@customer.test>",
+            to=f"reply+{conversation.uuid}@{settings.INBOUND_EMAIL_DOMAIN}",
+        ),
+    )
+
+    assert Conversation.objects.count() == 1
+
+
+def test_a_reply_address_of_someone_elses_conversation_starts_a_new_one(email_inbox, settings):
+    deliver(email_inbox, plain_mail())
+    conversation = Conversation.objects.get()
+
+    deliver(
+        email_inbox,
+        plain_mail(
+            "I found this address.",
+            sender="Mallory <mallory@evil.test>",
+            message_id="<m.1@evil.test>",
+            to=f"reply+{conversation.uuid}@{settings.INBOUND_EMAIL_DOMAIN}",
+        ),
+    )
+
+    assert Conversation.objects.count() == 2
+    assert conversation.messages.count() == 1
+
+
+def test_a_new_subject_starts_a_new_conversation(email_inbox):
+    deliver(email_inbox, plain_mail())
+    deliver(
+        email_inbox, plain_mail("Invoice?", subject="Invoice", message_id="<i.1@customer.test>")
+    )
+
+    assert Conversation.objects.filter(status=Status.OPEN).count() == 2
+
+
+def test_a_known_email_address_joins_the_known_contact(email_inbox, widget_inbox):
+    from contacts.services import get_or_create_identity
+
+    visitor, _ = get_or_create_identity(
+        widget_inbox, "visitor:1", name="Ana", email="ANA@customer.test"
+    )
+
+    deliver(email_inbox, plain_mail())
+
+    identity = ContactIdentity.objects.get(inbox=email_inbox)
+    assert identity.contact_id == visitor.contact_id
