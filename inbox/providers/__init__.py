@@ -1,6 +1,16 @@
+from inbox.providers.messenger import InstagramAdapter, MessengerAdapter
 from inbox.providers.web_widget import WebWidgetAdapter
+from inbox.providers.whatsapp import WhatsAppAdapter
 
-ADAPTERS = {adapter.kind: adapter for adapter in (WebWidgetAdapter,)}
+ADAPTERS = {
+    adapter.kind: adapter
+    for adapter in (
+        WebWidgetAdapter,
+        WhatsAppAdapter,
+        MessengerAdapter,
+        InstagramAdapter,
+    )
+}
 
 
 def adapter_for(inbox):
