@@ -102,7 +102,7 @@ def test_handshake_with_our_verify_token_echoes_the_challenge_as_plain_text(adap
 def test_handshake_without_our_verify_token_is_forbidden(adapter, params):
     response = adapter.handshake(handshake_get(**params))
     assert response.status_code == 403
-    assert b"1" != response.content
+    assert response.content != b"1"
 
 
 def test_handshake_is_forbidden_when_the_inbox_has_no_verify_token():
@@ -400,4 +400,5 @@ def test_a_delivery_of_other_fields_only_parses_to_nothing(adapter):
         }
     )
     parsed = adapter.parse(body, "")
-    assert parsed.messages == [] and parsed.statuses == []
+    assert parsed.messages == []
+    assert parsed.statuses == []
