@@ -34,6 +34,8 @@ IMAGE_TYPES = ("image/jpeg", "image/png")
 VIDEO_TYPES = ("video/mp4", "video/3gpp")
 # Only these carry a caption; audio (and stickers) cannot.
 CAPTIONED_TYPES = ("image", "video", "document")
+# Longer text cannot be a caption: it goes as a message of its own before the files.
+MAX_CAPTION_LENGTH = 1024
 TEMPLATE_PLACEHOLDER = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
 MAX_TEMPLATE_PAGES = 100
 
@@ -266,7 +268,7 @@ class WhatsAppAdapter(MetaAdapter):
         parts = []
         caption = _text(body)
         first_type = _send_type(attachments[0].content_type)
-        if caption and first_type not in CAPTIONED_TYPES:
+        if caption and (first_type not in CAPTIONED_TYPES or len(body) > MAX_CAPTION_LENGTH):
             parts.append(self._text(body))
             caption = ""
         uploaded = [(self._upload(client, a), a) for a in attachments]
@@ -279,10 +281,12 @@ class WhatsAppAdapter(MetaAdapter):
                 media["filename"] = attachment.original_name
             parts.append({"type": kind, kind: media})
 
+        # Only the first part quotes the message this reply answers.
+        unquoted = {key: value for key, value in base.items() if key != "context"}
         first_id = None
         for number, content in enumerate(parts, start=1):
             try:
-                external_id = self._post_message(client, base, content)
+                external_id = self._post_message(client, base if number == 1 else unquoted, content)
             except Exception as exc:
                 if first_id is None:
                     raise
