@@ -3,13 +3,22 @@
 Deliveries are built as Meta builds them (escaped-unicode JSON, HMAC over the raw bytes).
 """
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
 
+from conversations.models import Message
 from inbox.models import Inbox, InboxKind
 from inbox.providers import adapter_for
-from inbox.providers.base import PayloadInvalid, SignatureInvalid
+from inbox.providers.base import (
+    InboundMedia,
+    OutcomeUnknown,
+    PayloadInvalid,
+    PermanentSendError,
+    RetryableSendError,
+    SignatureInvalid,
+)
 from inbox.providers.whatsapp import WhatsAppAdapter
 from tests.providers.meta_helpers import handshake_get, meta_bytes, signature, signed_post
 
@@ -402,3 +411,315 @@ def test_a_delivery_of_other_fields_only_parses_to_nothing(adapter):
     parsed = adapter.parse(body, "")
     assert parsed.messages == []
     assert parsed.statuses == []
+
+
+# -- sending, over HTTP to the provider sandbox ------------------------------------------------
+
+CUSTOMER = "16505551234"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PDF = b"%PDF-1.4\n" + b"x" * 64
+
+
+@pytest.fixture
+def wa(db, sandbox, settings):
+    """A saved WhatsApp inbox whose Graph calls go to the sandbox (receipts not posted)."""
+    settings.WHATSAPP_GRAPH_URL = f"{sandbox.url}/graph"
+    sandbox.add_whatsapp(
+        PHONE_NUMBER_ID, WABA_ID, "wa-token", APP_SECRET, "http://127.0.0.1:9/", receipts=()
+    )
+    inbox = whatsapp_inbox()
+    inbox.save()
+    return WhatsAppAdapter(inbox)
+
+
+@pytest.fixture
+def wa_conversation(wa, conversation_with):
+    return conversation_with(
+        wa.inbox, CUSTOMER, name="Ana", phone=f"+{CUSTOMER}", message_id="wamid.customer-1"
+    )
+
+
+def sends(sandbox):
+    return [r for r in sandbox.requests("whatsapp") if r["path"].endswith("/messages")]
+
+
+def test_a_text_reply_is_sent_with_the_bearer_token_and_returns_the_wamid(
+    sandbox, wa, wa_conversation, reply
+):
+    result = wa.send_message(reply(wa_conversation, "Hola Ana \u00bfen qu\u00e9 te ayudo?"))
+
+    [request] = sends(sandbox)
+    assert request["method"] == "POST"
+    assert request["path"] == f"/graph/v21.0/{PHONE_NUMBER_ID}/messages"
+    assert request["headers"]["authorization"] == "Bearer wa-token"
+    assert request["json"] == {
+        "messaging_product": "whatsapp",
+        "to": CUSTOMER,
+        "type": "text",
+        "text": {"body": "Hola Ana ¿en qué te ayudo?"},
+    }
+    assert result.external_id.startswith("wamid.")
+    assert sandbox.whatsapp.sent[result.external_id]["to"] == CUSTOMER
+
+
+def test_the_graph_version_comes_from_settings(sandbox, wa, wa_conversation, reply, settings):
+    settings.META_GRAPH_VERSION = "v19.0"
+    wa.send_message(reply(wa_conversation, "hi"))
+    assert sends(sandbox)[0]["path"] == f"/graph/v19.0/{PHONE_NUMBER_ID}/messages"
+
+
+def test_a_reply_to_a_message_quotes_it_by_context(sandbox, wa, wa_conversation, reply):
+    quoted = wa_conversation.messages.get(external_id="wamid.customer-1")
+    wa.send_message(reply(wa_conversation, "Yes", in_reply_to=quoted))
+    assert sends(sandbox)[0]["json"]["context"] == {"message_id": "wamid.customer-1"}
+
+
+def test_files_are_uploaded_then_sent_by_id_with_the_text_as_the_first_caption(
+    sandbox, wa, wa_conversation, reply
+):
+    message = reply(
+        wa_conversation,
+        "Your invoice and the photo",
+        files=[("photo.png", "image/png", PNG), ("invoice.pdf", "application/pdf", PDF)],
+    )
+    result = wa.send_message(message)
+
+    uploads = [r for r in sandbox.requests("whatsapp") if r["path"].endswith("/media")]
+    assert [u["path"] for u in uploads] == [f"/graph/v21.0/{PHONE_NUMBER_ID}/media"] * 2
+    assert [u["form"] for u in uploads] == [
+        {"messaging_product": "whatsapp", "type": "image/png"},
+        {"messaging_product": "whatsapp", "type": "application/pdf"},
+    ]
+    assert [u["files"]["file"]["size"] for u in uploads] == [len(PNG), len(PDF)]
+    assert uploads[1]["files"]["file"]["filename"] == "invoice.pdf"
+    assert all(u["headers"]["authorization"] == "Bearer wa-token" for u in uploads)
+
+    first, second = (r["json"] for r in sends(sandbox))
+    assert first["type"] == "image"
+    assert first["image"]["caption"] == "Your invoice and the photo"
+    assert sandbox.media(first["image"]["id"])["content"] == PNG
+    assert second["type"] == "document"
+    assert second["document"]["filename"] == "invoice.pdf"
+    assert "caption" not in second["document"]
+    assert sandbox.media(second["document"]["id"])["content"] == PDF
+    # The result names the first part, the one carrying the text.
+    assert sandbox.whatsapp.sent[result.external_id]["data"] == first
+
+
+def test_text_with_a_file_that_takes_no_caption_goes_first_on_its_own(
+    sandbox, wa, wa_conversation, reply
+):
+    result = wa.send_message(
+        reply(wa_conversation, "Listen to this", files=[("note.ogg", "audio/ogg", b"OggS" * 8)])
+    )
+    text, audio = (r["json"] for r in sends(sandbox))
+    assert text["text"] == {"body": "Listen to this"}
+    assert audio["type"] == "audio"
+    assert set(audio["audio"]) == {"id"}
+    assert sandbox.whatsapp.sent[result.external_id]["data"] == text
+
+
+def test_a_template_is_sent_by_name_language_and_body_parameters(
+    sandbox, wa, wa_conversation, reply
+):
+    template = {"name": "order_update", "language": "es", "parameters": ["Ana", "A-1234"]}
+    result = wa.send_message(reply(wa_conversation, content_attributes={"template": template}))
+
+    [request] = sends(sandbox)
+    assert request["json"]["type"] == "template"
+    assert request["json"]["template"] == {
+        "name": "order_update",
+        "language": {"code": "es"},
+        "components": [
+            {
+                "type": "body",
+                "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "A-1234"}],
+            }
+        ],
+    }
+    assert result.external_id.startswith("wamid.")
+
+
+def test_a_rate_limit_is_retryable_after_the_providers_wait(sandbox, wa, wa_conversation, reply):
+    sandbox.queue_fault("whatsapp", "429", retry_after=7)
+    with pytest.raises(RetryableSendError) as raised:
+        wa.send_message(reply(wa_conversation, "hi"))
+    assert raised.value.code == "130429"
+    assert raised.value.retry_after == 7
+
+
+def test_a_server_error_is_retryable(sandbox, wa, wa_conversation, reply):
+    sandbox.queue_fault("whatsapp", "500")
+    with pytest.raises(RetryableSendError):
+        wa.send_message(reply(wa_conversation, "hi"))
+
+
+@pytest.mark.parametrize("code", [131056, 80007, 4])
+def test_throughput_and_call_limits_are_retryable(sandbox, wa, wa_conversation, reply, code):
+    sandbox.queue_fault("whatsapp", "error", error=code, status=400, message=f"(#{code}) Slow")
+    with pytest.raises(RetryableSendError) as raised:
+        wa.send_message(reply(wa_conversation, "hi"))
+    assert raised.value.code == str(code)
+
+
+@pytest.mark.parametrize("code", [131047, 131026, 131030, 131051, 100, 131009])
+def test_refusals_are_permanent_with_the_providers_reason(
+    sandbox, wa, wa_conversation, reply, code
+):
+    sandbox.queue_fault("whatsapp", "error", error=code, status=400, message=f"(#{code}) No")
+    with pytest.raises(PermanentSendError) as raised:
+        wa.send_message(reply(wa_conversation, "hi"))
+    assert raised.value.code == str(code)
+    assert f"(#{code}) No" in raised.value.reason
+
+
+def test_an_expired_token_is_permanent(sandbox, wa, wa_conversation, reply):
+    wa.inbox.provider_secrets = {**wa.inbox.provider_secrets, "access_token": "expired"}
+    with pytest.raises(PermanentSendError) as raised:
+        wa.send_message(reply(wa_conversation, "hi"))
+    assert raised.value.code == "190"
+
+
+def test_an_unsent_template_parameter_mismatch_is_permanent(sandbox, wa, wa_conversation, reply):
+    template = {"name": "order_update", "language": "es", "parameters": ["Ana"]}
+    with pytest.raises(PermanentSendError) as raised:
+        wa.send_message(reply(wa_conversation, content_attributes={"template": template}))
+    assert raised.value.code == "132000"
+
+
+def test_a_connection_dropped_mid_answer_is_an_unknown_outcome(sandbox, wa, wa_conversation, reply):
+    sandbox.queue_fault("whatsapp", "drop", process=True)
+    with pytest.raises(OutcomeUnknown):
+        wa.send_message(reply(wa_conversation, "hi"))
+
+
+def test_a_provider_that_cannot_be_reached_is_retryable(wa, wa_conversation, reply, settings):
+    settings.WHATSAPP_GRAPH_URL = "http://127.0.0.1:9/graph"
+    with pytest.raises(RetryableSendError):
+        wa.send_message(reply(wa_conversation, "hi"))
+
+
+def test_when_a_later_part_fails_after_the_first_left_the_outcome_is_unknown(
+    sandbox, wa, wa_conversation, reply
+):
+    message = reply(
+        wa_conversation,
+        "two photos",
+        files=[("a.png", "image/png", PNG), ("b.png", "image/png", PNG)],
+    )
+    # The send runs in a thread, which cannot see this test's uncommitted rows.
+    message = (
+        Message.objects.select_related("conversation__contact_identity")
+        .prefetch_related("attachments")
+        .get(pk=message.pk)
+    )
+    sandbox.queue_fault("whatsapp", "hold", path="/messages$")
+    outcome = {}
+
+    def send():
+        try:
+            outcome["result"] = wa.send_message(message)
+        except Exception as exc:  # the assertion below names what was expected
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=send)
+    worker.start()
+    sandbox.wait_for_held(1, timeout=10)
+    sandbox.queue_fault("whatsapp", "500", path="/messages$")
+    sandbox.release()
+    worker.join(10)
+
+    assert isinstance(outcome.get("error"), OutcomeUnknown)
+    assert "1 of 2" in outcome["error"].reason
+    assert len(sandbox.whatsapp.sent) == 1
+
+
+def test_mark_read_posts_the_read_status_for_the_customers_message(sandbox, wa, wa_conversation):
+    inbound = wa_conversation.messages.get(external_id="wamid.customer-1")
+    assert wa.mark_read(inbound) is None
+    [request] = sends(sandbox)
+    assert request["json"] == {
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": "wamid.customer-1",
+    }
+    assert request["headers"]["authorization"] == "Bearer wa-token"
+
+
+# -- media and templates -----------------------------------------------------------------------
+
+
+def test_inbound_media_is_fetched_by_id_then_by_url_with_the_token(sandbox, wa):
+    media_id, _ = sandbox.host_media(PDF, "application/pdf", "menu.pdf", owner=PHONE_NUMBER_ID)
+    fetched = wa.fetch_media(
+        InboundMedia(ref=media_id, content_type="application/pdf", filename="menu.pdf")
+    )
+    assert fetched.content == PDF
+    assert fetched.content_type == "application/pdf"
+    assert fetched.filename == "menu.pdf"
+    info, download = sandbox.requests("whatsapp")
+    assert info["path"] == f"/graph/v21.0/{media_id}"
+    assert download["query"]["mid"] == media_id
+    assert download["headers"]["authorization"] == "Bearer wa-token"
+
+
+def test_an_expired_media_link_is_asked_for_again(sandbox, wa):
+    media_id, _ = sandbox.host_media(PNG, "image/png", owner=PHONE_NUMBER_ID)
+    sandbox.queue_fault(
+        "whatsapp", "error", path="attachments", status=404, error={"error": "expired"}
+    )
+    fetched = wa.fetch_media(InboundMedia(ref=media_id))
+    assert fetched.content == PNG
+    assert [r["path"].endswith(media_id) for r in sandbox.requests("whatsapp")] == [
+        True,
+        False,
+        True,
+        False,
+    ]
+
+
+def test_a_link_that_stays_expired_is_a_permanent_failure(wa, sandbox):
+    sandbox.media_url_ttl = -60
+    media_id, _ = sandbox.host_media(PNG, "image/png", owner=PHONE_NUMBER_ID)
+    with pytest.raises(PermanentSendError):
+        wa.fetch_media(InboundMedia(ref=media_id))
+    assert len(sandbox.requests("whatsapp")) == 4
+
+
+def test_media_larger_than_the_limit_is_not_downloaded(sandbox, wa, settings):
+    settings.INBOUND_MEDIA_MAX_BYTES = 16
+    media_id, _ = sandbox.host_media(PDF, "application/pdf", owner=PHONE_NUMBER_ID)
+    with pytest.raises(PermanentSendError, match="too large"):
+        wa.fetch_media(InboundMedia(ref=media_id))
+
+
+def test_an_unknown_media_id_is_a_permanent_failure(sandbox, wa):
+    with pytest.raises(PermanentSendError):
+        wa.fetch_media(InboundMedia(ref="404404404"))
+
+
+def test_templates_are_listed_across_every_page(sandbox, wa):
+    templates = wa.fetch_templates()
+
+    pages = [r for r in sandbox.requests("whatsapp") if "message_templates" in r["path"]]
+    assert len(pages) == 3
+    assert pages[0]["path"] == f"/graph/v21.0/{WABA_ID}/message_templates"
+    assert all(p["headers"]["authorization"] == "Bearer wa-token" for p in pages)
+    assert [t["name"] for t in templates] == [
+        "hello_world",
+        "order_update",
+        "appointment_reminder",
+        "spring_sale",
+        "old_offer",
+    ]
+    assert templates[1] == {
+        "name": "order_update",
+        "language": "es",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "body_text": "Hola {{1}}, tu pedido {{2}} va en camino.",
+        "parameter_count": 2,
+    }
+    assert templates[0]["parameter_count"] == 0
+    assert templates[2]["parameter_count"] == 3
+    assert templates[3]["status"] == "PENDING"
