@@ -7,12 +7,21 @@ from contacts.services import get_or_create_identity
 from conversations import services as conversation_services
 from conversations.models import Attachment, AuthorType, DeliveryStatus, Direction, Message
 from inbox.sandbox import Sandbox
+from tests.sandbox.conftest import Receiver
 
 
 @pytest.fixture
 def sandbox():
     with Sandbox() as sb:
         yield sb
+
+
+@pytest.fixture
+def receiver():
+    """A local HTTP server standing in for our webhook endpoint."""
+    r = Receiver()
+    yield r
+    r.stop()
 
 
 @pytest.fixture

@@ -6,11 +6,20 @@ Deliveries are built as Meta builds them (escaped-unicode JSON, HMAC over the ra
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
+import httpx
 import pytest
+from django.utils import timezone
 
 from inbox.models import Inbox, InboxKind
 from inbox.providers import adapter_for
-from inbox.providers.base import PayloadInvalid, PermanentSendError, SignatureInvalid
+from inbox.providers.base import (
+    InboundMedia,
+    OutcomeUnknown,
+    PayloadInvalid,
+    PermanentSendError,
+    RetryableSendError,
+    SignatureInvalid,
+)
 from inbox.providers.messenger import InstagramAdapter, MessengerAdapter
 from tests.providers.meta_helpers import handshake_get, meta_bytes, signature, signed_post
 
@@ -284,3 +293,219 @@ def test_after_24_hours_and_within_7_days_a_reply_carries_the_human_agent_tag(
 def test_after_7_days_no_reply_is_possible(adapter, last_wrote):
     with pytest.raises(PermanentSendError, match="7 days"):
         adapter.messaging_type(conversation(last_wrote), NOW)
+
+
+# -- sending, over HTTP to the provider sandbox ------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.fixture
+def page(db, sandbox, settings):
+    """A saved Messenger inbox whose Graph calls go to the sandbox (receipts not posted)."""
+    settings.MESSENGER_GRAPH_URL = f"{sandbox.url}/graph"
+    sandbox.add_messenger(PAGE_ID, "page-token", APP_SECRET, "http://127.0.0.1:9/", receipts=())
+    inbox = messenger_inbox()
+    inbox.save()
+    return MessengerAdapter(inbox)
+
+
+@pytest.fixture
+def page_conversation(page, conversation_with):
+    return conversation_with(page.inbox, PSID, message_id="m_customer-1")
+
+
+def sends(sandbox, provider="messenger"):
+    return [r for r in sandbox.requests(provider) if r["path"].endswith("/messages")]
+
+
+def wrote_ago(conversation, delta):
+    conversation.last_customer_message_at = timezone.now() - delta
+    conversation.save(update_fields=["last_customer_message_at"])
+    return conversation
+
+
+def test_a_text_reply_in_the_window_is_a_response_sent_with_the_page_token(
+    sandbox, page, page_conversation, reply
+):
+    result = page.send_message(reply(page_conversation, "Hallo J\u00fcrgen"))
+
+    [request] = sends(sandbox)
+    assert request["path"] == "/graph/v21.0/me/messages"
+    assert request["query"] == {"access_token": "page-token"}
+    assert request["json"] == {
+        "recipient": {"id": PSID},
+        "messaging_type": "RESPONSE",
+        "message": {"text": "Hallo Jürgen"},
+    }
+    assert result.external_id.startswith("m_")
+
+
+def test_a_reply_days_later_carries_the_human_agent_tag(sandbox, page, page_conversation, reply):
+    wrote_ago(page_conversation, timedelta(days=3))
+    page.send_message(reply(page_conversation, "Sorry for the wait"))
+    [request] = sends(sandbox)
+    assert request["json"]["messaging_type"] == "MESSAGE_TAG"
+    assert request["json"]["tag"] == "HUMAN_AGENT"
+
+
+def test_no_call_is_made_once_the_human_agent_window_has_closed(
+    sandbox, page, page_conversation, reply
+):
+    wrote_ago(page_conversation, timedelta(days=8))
+    with pytest.raises(PermanentSendError):
+        page.send_message(reply(page_conversation, "Too late"))
+    assert sends(sandbox) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_files_are_sent_by_a_signed_link_the_provider_can_fetch(
+    sandbox, page, page_conversation, reply, live_server, settings
+):
+    settings.PUBLIC_URL = live_server.url
+    message = reply(
+        page_conversation,
+        "Here it is",
+        files=[("photo.png", "image/png", PNG), ("terms.pdf", "application/pdf", b"%PDF-1.4")],
+    )
+    result = page.send_message(message)
+
+    text, image, document = (r["json"]["message"] for r in sends(sandbox))
+    assert text == {"text": "Here it is"}
+    assert image["attachment"]["type"] == "image"
+    assert document["attachment"]["type"] == "file"
+    for part in (image, document):
+        url = part["attachment"]["payload"]["url"]
+        assert url.startswith(f"{live_server.url}/")
+        assert part["attachment"]["payload"]["is_reusable"] is True
+    assert httpx.get(image["attachment"]["payload"]["url"]).content == PNG
+    assert result.external_id.startswith("m_")
+
+
+def test_a_later_part_refused_after_the_text_left_is_an_unknown_outcome(
+    sandbox, page, page_conversation, reply, settings
+):
+    # Nobody answers at this address: the provider cannot fetch the file and refuses it.
+    settings.PUBLIC_URL = "http://127.0.0.1:9"
+    message = reply(page_conversation, "See attached", files=[("a.png", "image/png", PNG)])
+    with pytest.raises(OutcomeUnknown, match="1 of 2"):
+        page.send_message(message)
+    assert len(sends(sandbox)) == 2
+
+
+def test_a_rate_limit_is_retryable_after_the_providers_wait(
+    sandbox, page, page_conversation, reply
+):
+    sandbox.queue_fault("messenger", "429", retry_after=30)
+    with pytest.raises(RetryableSendError) as raised:
+        page.send_message(reply(page_conversation, "hi"))
+    assert raised.value.code == "613"
+    assert raised.value.retry_after == 30
+
+
+@pytest.mark.parametrize("code", [1200, 2, 4, 613])
+def test_temporary_errors_are_retryable(sandbox, page, page_conversation, reply, code):
+    sandbox.queue_fault("messenger", "error", error=code, status=400)
+    with pytest.raises(RetryableSendError):
+        page.send_message(reply(page_conversation, "hi"))
+
+
+def test_a_server_error_is_retryable(sandbox, page, page_conversation, reply):
+    sandbox.queue_fault("messenger", "503")
+    with pytest.raises(RetryableSendError):
+        page.send_message(reply(page_conversation, "hi"))
+
+
+def test_an_unavailable_person_is_a_permanent_refusal(
+    sandbox, page, conversation_with, reply, settings
+):
+    sandbox.add_messenger(
+        PAGE_ID,
+        "page-token",
+        APP_SECRET,
+        "http://127.0.0.1:9/",
+        receipts=(),
+        unavailable_users=["777777777"],
+    )
+    conversation = conversation_with(page.inbox, "777777777")
+    with pytest.raises(PermanentSendError) as raised:
+        page.send_message(reply(conversation, "hi"))
+    assert raised.value.code == "551"
+    assert "isn't available" in raised.value.reason
+
+
+@pytest.mark.parametrize(("code", "status"), [(10, 400), (100, 400), (190, 401)])
+def test_window_bad_parameter_and_token_errors_are_permanent(
+    sandbox, page, page_conversation, reply, code, status
+):
+    sandbox.queue_fault("messenger", "error", error=code, status=status, message=f"(#{code}) No")
+    with pytest.raises(PermanentSendError) as raised:
+        page.send_message(reply(page_conversation, "hi"))
+    assert raised.value.code == str(code)
+    assert raised.value.reason == f"(#{code}) No"
+
+
+def test_instagram_replies_use_the_same_send_api_with_the_page_token(
+    db, sandbox, settings, conversation_with, reply
+):
+    settings.MESSENGER_GRAPH_URL = f"{sandbox.url}/graph"
+    sandbox.add_messenger(
+        PAGE_ID,
+        "page-token",
+        APP_SECRET,
+        "http://127.0.0.1:9/",
+        object="instagram",
+        instagram_account_id=IG_ACCOUNT_ID,
+        receipts=(),
+    )
+    inbox = messenger_inbox(InboxKind.INSTAGRAM)
+    inbox.save()
+    conversation = wrote_ago(conversation_with(inbox, PSID), timedelta(days=2))
+    result = InstagramAdapter(inbox).send_message(reply(conversation, "hola"))
+
+    [request] = sends(sandbox)
+    assert request["path"] == "/graph/v21.0/me/messages"
+    assert request["json"]["tag"] == "HUMAN_AGENT"
+    assert result.external_id.startswith("m_")
+
+
+# -- media -------------------------------------------------------------------------------------
+
+
+def test_an_attachment_is_fetched_with_a_plain_get(sandbox, page):
+    _, url = sandbox.host_media(PNG, "image/png", "photo.png")
+    fetched = page.fetch_media(InboundMedia(ref=url, filename="photo.png"))
+    assert fetched.content == PNG
+    assert fetched.content_type == "image/png"
+    assert fetched.filename == "photo.png"
+    [request] = sandbox.requests("media")
+    assert "authorization" not in request["headers"]
+    assert request["query"] == {}
+
+
+def test_an_attachment_over_the_limit_is_not_downloaded(sandbox, page, settings):
+    settings.INBOUND_MEDIA_MAX_BYTES = 10
+    _, url = sandbox.host_media(PNG, "image/png", "photo.png")
+    with pytest.raises(PermanentSendError, match="too large"):
+        page.fetch_media(InboundMedia(ref=url))
+
+
+def test_a_gone_attachment_is_a_permanent_failure(sandbox, page):
+    with pytest.raises(PermanentSendError):
+        page.fetch_media(InboundMedia(ref=f"{sandbox.url}/_media/0000/none.png"))
+
+
+# -- what the sandbox posts is what we parse ---------------------------------------------------
+
+
+def test_a_customer_message_posted_by_the_sandbox_verifies_and_parses(sandbox, page, receiver):
+    sandbox.add_messenger(PAGE_ID, "page-token", APP_SECRET, f"{receiver.url}/hook/")
+    sandbox.messenger_customer_writes(PAGE_ID, PSID, "Gr\u00fc\u00dfe", image=PNG)
+    [post] = receiver.wait_for(1)
+
+    request = signed_post(post["body"], post["headers"]["X-Hub-Signature-256"])
+    page.verify_request(request, post["body"])
+    [message] = page.parse(post["body"], "application/json").messages
+    assert message.sender.external_id == PSID
+    assert message.body == "Grüße"
+    assert page.fetch_media(message.media[0]).content == PNG

@@ -723,3 +723,36 @@ def test_templates_are_listed_across_every_page(sandbox, wa):
     assert templates[0]["parameter_count"] == 0
     assert templates[2]["parameter_count"] == 3
     assert templates[3]["status"] == "PENDING"
+
+
+# -- what the sandbox posts is what we parse ---------------------------------------------------
+
+
+def test_a_customer_message_and_our_receipts_posted_by_the_sandbox_verify_and_parse(
+    sandbox, wa, wa_conversation, reply, receiver
+):
+    sandbox.add_whatsapp(
+        PHONE_NUMBER_ID,
+        WABA_ID,
+        "wa-token",
+        APP_SECRET,
+        f"{receiver.url}/hook/",
+        receipts=("sent",),
+    )
+    sandbox.whatsapp_customer_writes(
+        PHONE_NUMBER_ID, CUSTOMER, "Gr\u00fc\u00dfe", name="J\u00fcrgen"
+    )
+    result = wa.send_message(reply(wa_conversation, "Hallo"))
+    first, second = receiver.wait_for(2)
+
+    for post in (first, second):
+        request = signed_post(post["body"], post["headers"]["X-Hub-Signature-256"])
+        wa.verify_request(request, post["body"])
+    [message] = wa.parse(first["body"], "application/json").messages
+    assert (message.body, message.sender.name, message.sender.phone) == (
+        "Grüße",
+        "Jürgen",
+        f"+{CUSTOMER}",
+    )
+    [status] = wa.parse(second["body"], "application/json").statuses
+    assert (status.status, status.external_id) == ("sent", result.external_id)
