@@ -1,7 +1,18 @@
 from inbox.providers.email import EmailAdapter
+from inbox.providers.messenger import InstagramAdapter, MessengerAdapter
 from inbox.providers.web_widget import WebWidgetAdapter
+from inbox.providers.whatsapp import WhatsAppAdapter
 
-ADAPTERS = {adapter.kind: adapter for adapter in (WebWidgetAdapter, EmailAdapter)}
+ADAPTERS = {
+    adapter.kind: adapter
+    for adapter in (
+        WebWidgetAdapter,
+        WhatsAppAdapter,
+        MessengerAdapter,
+        InstagramAdapter,
+        EmailAdapter,
+    )
+}
 
 
 def adapter_for(inbox):

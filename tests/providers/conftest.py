@@ -1,0 +1,68 @@
+"""Fixtures for the provider adapter specs: the provider sandbox and stored conversations."""
+
+import pytest
+from django.core.files.base import ContentFile
+
+from contacts.services import get_or_create_identity
+from conversations import services as conversation_services
+from conversations.models import Attachment, AuthorType, DeliveryStatus, Direction, Message
+from inbox.sandbox import Sandbox
+from tests.sandbox.conftest import Receiver
+
+
+@pytest.fixture
+def sandbox():
+    with Sandbox() as sb:
+        yield sb
+
+
+@pytest.fixture
+def receiver():
+    """A local HTTP server standing in for our webhook endpoint."""
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def conversation_with(db):
+    """The conversation that starts when `external_id` writes `body` to `inbox`."""
+
+    def start(inbox, external_id, *, name="", phone="", body="hola", message_id=None):
+        identity, _ = get_or_create_identity(inbox, external_id, name=name, phone=phone)
+        return conversation_services.record_inbound_message(
+            inbox, identity, body=body, external_id=message_id
+        ).message.conversation
+
+    return start
+
+
+@pytest.fixture
+def reply(media_root):
+    """An agent's queued reply in `conversation`, with files as (name, type, bytes)."""
+
+    def make(conversation, body="", *, files=(), in_reply_to=None, content_attributes=None):
+        message = Message.objects.create(
+            conversation=conversation,
+            inbox=conversation.inbox,
+            direction=Direction.OUTBOUND,
+            author_type=AuthorType.AGENT,
+            body=body,
+            content_attributes=content_attributes or {},
+            in_reply_to=in_reply_to,
+            status=DeliveryStatus.QUEUED,
+        )
+        for name, content_type, content in files:
+            attachment = Attachment(
+                message=message, content_type=content_type, size=len(content), original_name=name
+            )
+            attachment.file.save(name, ContentFile(content), save=True)
+        return message
+
+    return make
