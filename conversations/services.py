@@ -192,6 +192,22 @@ def record_inbound_message(
 
 
 @transaction.atomic
+def mark_deleted_by_customer(inbox, external_id):
+    """The customer deleted a message on their app: it shows as removed here too."""
+    message = (
+        Message.objects.select_for_update()
+        .filter(inbox=inbox, external_id=external_id, direction=Direction.INBOUND)
+        .first()
+    )
+    if message is None or message.is_deleted:
+        return message
+    message.is_deleted = True
+    message.save(update_fields=["is_deleted"])
+    publish("message.updated", message=message)
+    return message
+
+
+@transaction.atomic
 def record_echo(inbox, identity, *, body, external_id, provider_timestamp=None):
     """One of our messages that the provider echoes back (sent from elsewhere, e.g. the
     business's phone). Recorded as outbound, never as the customer's; once only."""

@@ -121,6 +121,9 @@ def _apply_message(inbox, item):
     except InvalidPhoneNumber:
         # The message matters more than a number we cannot read.
         identity, _created = get_or_create_identity(inbox, sender.external_id, **details)
+    if item.content_attributes.get("is_deleted"):
+        # The customer deleted a message they had sent (Instagram): hide it, keep the row.
+        return conversation_services.mark_deleted_by_customer(inbox, item.external_id)
     if item.is_echo:
         return conversation_services.record_echo(
             inbox,

@@ -122,11 +122,39 @@ def database_url_for_tests():
 
 
 @pytest.fixture(scope="session")
-def live_app(django_db_setup, tmp_path_factory):
-    """daphne and a Celery worker on the test database and the real Redis."""
+def provider_sandbox():
+    """The provider sandbox: WhatsApp, Messenger, Telegram and Twilio over real HTTP."""
+    from inbox.sandbox import Sandbox
+
+    sandbox = Sandbox(port=0).start()
+    yield sandbox
+    sandbox.stop()
+
+
+def sandbox_settings(sandbox):
+    """Provider base URLs pointing at the sandbox, and short waits for the fault tests."""
+    return {
+        "WHATSAPP_GRAPH_URL": f"{sandbox.url}/graph",
+        "MESSENGER_GRAPH_URL": f"{sandbox.url}/graph",
+        "TELEGRAM_API_URL": f"{sandbox.url}/telegram",
+        "TWILIO_API_URL": f"{sandbox.url}/twilio",
+        "PROVIDER_READ_TIMEOUT": "3",
+        "OUTBOUND_RETRY_BASE_DELAY": "0.2",
+        "OUTBOUND_MAX_ATTEMPTS": "3",
+    }
+
+
+@pytest.fixture(scope="session")
+def live_app(django_db_setup, tmp_path_factory, provider_sandbox):
+    """daphne and a Celery worker on the test database and the real Redis, with every
+    provider pointed at the sandbox."""
     from tests.live_app import start_live_app
 
-    app = start_live_app(database_url_for_tests(), tmp_path_factory.mktemp("live"))
+    app = start_live_app(
+        database_url_for_tests(),
+        tmp_path_factory.mktemp("live"),
+        extra_env=sandbox_settings(provider_sandbox),
+    )
     yield app
     app.stop()
 

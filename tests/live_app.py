@@ -50,7 +50,7 @@ def wait_until(check, timeout, what):
     raise RuntimeError(f"{what} did not come up within {timeout} s")
 
 
-def start_live_app(database_url, tmp_dir):
+def start_live_app(database_url, tmp_dir, extra_env=None):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -65,6 +65,7 @@ def start_live_app(database_url, tmp_dir):
         "PYTHONUNBUFFERED": "1",
         # Its own queue: another test run on the same Redis must not take these tasks.
         "CELERY_QUEUE": f"switchboard-test-{port}",
+        **(extra_env or {}),
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     logs = tmp_dir / "logs"
