@@ -1,6 +1,16 @@
+from inbox.providers.telegram import TelegramAdapter
+from inbox.providers.twilio import TwilioSmsAdapter, TwilioWhatsAppAdapter
 from inbox.providers.web_widget import WebWidgetAdapter
 
-ADAPTERS = {adapter.kind: adapter for adapter in (WebWidgetAdapter,)}
+ADAPTERS = {
+    adapter.kind: adapter
+    for adapter in (
+        WebWidgetAdapter,
+        TelegramAdapter,
+        TwilioSmsAdapter,
+        TwilioWhatsAppAdapter,
+    )
+}
 
 
 def adapter_for(inbox):
