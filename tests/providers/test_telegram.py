@@ -8,7 +8,14 @@ from django.test import RequestFactory
 
 from inbox.models import Inbox, InboxKind
 from inbox.providers import ADAPTERS, adapter_for
-from inbox.providers.base import PayloadInvalid, SignatureInvalid
+from inbox.providers.base import (
+    InboundMedia,
+    OutcomeUnknown,
+    PayloadInvalid,
+    PermanentSendError,
+    RetryableSendError,
+    SignatureInvalid,
+)
 from inbox.providers.telegram import TelegramAdapter
 
 SECRET = "s3cret-Token_for-the-webhook"
@@ -265,3 +272,240 @@ def test_update_of_another_kind_carries_nothing(adapter):
     delivery = adapter.parse(update(my_chat_member=blocked), "application/json")
     assert delivery.messages == []
     assert delivery.statuses == []
+
+
+# -- sending, over HTTP to the sandbox --------------------------------------------------------
+
+BOT_TOKEN = "123:abc"
+CHAT = 23
+JPEG = b"\xff\xd8\xff\xe0" + b"jpeg bytes" * 20
+PDF = b"%PDF-1.7\n" + b"pdf bytes" * 20
+OGG = b"OggS" + b"voice bytes" * 20
+
+
+@pytest.fixture
+def bot(sandbox, settings):
+    settings.TELEGRAM_API_URL = f"{sandbox.url}/telegram"
+    sandbox.add_telegram(BOT_TOKEN, chats=[CHAT])
+    return sandbox
+
+
+@pytest.fixture
+def telegram(db):
+    inbox = telegram_inbox()
+    inbox.save()
+    return inbox
+
+
+@pytest.fixture
+def chat(telegram, conversation_with):
+    return conversation_with(telegram, str(CHAT))
+
+
+def calls(sandbox):
+    return [(r["path"].rsplit("/", 1)[-1], r) for r in sandbox.requests("telegram")]
+
+
+def test_text_reply_is_one_send_message_to_the_chat(bot, telegram, chat, outbound):
+    result = TelegramAdapter(telegram).send_message(outbound(chat, "¿En qué te ayudo?"))
+    assert result.external_id == f"{CHAT}:1"
+    [(method, request)] = calls(bot)
+    assert method == "sendMessage"
+    assert request["path"] == f"/telegram/bot{BOT_TOKEN}/sendMessage"
+    assert request["json"] == {"chat_id": str(CHAT), "text": "¿En qué te ayudo?"}
+
+
+def test_files_are_uploaded_with_the_text_as_the_first_caption(bot, telegram, chat, outbound):
+    message = outbound(
+        chat,
+        "Your invoice",
+        files=[("photo.jpg", JPEG, "image/jpeg"), ("invoice.pdf", PDF, "application/pdf")],
+    )
+    result = TelegramAdapter(telegram).send_message(message)
+    [(first, photo), (second, document)] = calls(bot)
+    assert (first, second) == ("sendPhoto", "sendDocument")
+    assert photo["form"] == {"chat_id": str(CHAT), "caption": "Your invoice"}
+    assert photo["files"]["photo"] == {
+        "filename": "photo.jpg",
+        "content_type": "image/jpeg",
+        "size": len(JPEG),
+    }
+    assert document["form"] == {"chat_id": str(CHAT)}
+    assert document["files"]["document"]["filename"] == "invoice.pdf"
+    assert result.external_id == f"{CHAT}:1"
+    stored = bot.find_media(filename="photo.jpg")
+    assert stored["content"] == JPEG
+
+
+def test_ogg_audio_goes_as_a_voice_note(bot, telegram, chat, outbound):
+    message = outbound(chat, files=[("note.ogg", OGG, "audio/ogg")])
+    TelegramAdapter(telegram).send_message(message)
+    [(method, request)] = calls(bot)
+    assert method == "sendVoice"
+    assert "caption" not in request["form"]
+    assert request["files"]["voice"]["size"] == len(OGG)
+
+
+def test_gif_goes_as_a_document_not_a_photo(bot, telegram, chat, outbound):
+    message = outbound(chat, files=[("dance.gif", b"GIF89a" + b"x" * 50, "image/gif")])
+    TelegramAdapter(telegram).send_message(message)
+    assert [method for method, _ in calls(bot)] == ["sendDocument"]
+
+
+def test_text_too_long_for_a_caption_goes_first_on_its_own(bot, telegram, chat, outbound):
+    long_text = "a" * 1500
+    message = outbound(chat, long_text, files=[("photo.jpg", JPEG, "image/jpeg")])
+    result = TelegramAdapter(telegram).send_message(message)
+    [(first, text), (second, photo)] = calls(bot)
+    assert (first, second) == ("sendMessage", "sendPhoto")
+    assert text["json"]["text"] == long_text
+    assert "caption" not in photo["form"]
+    assert result.external_id == f"{CHAT}:1"
+
+
+def test_rate_limit_is_retryable_after_telegrams_wait(bot, telegram, chat, outbound):
+    bot.queue_fault("telegram", "429", retry_after=7)
+    with pytest.raises(RetryableSendError) as caught:
+        TelegramAdapter(telegram).send_message(outbound(chat, "hi"))
+    assert caught.value.retry_after == 7
+    assert caught.value.code == "429"
+    assert "Too Many Requests" in caught.value.reason
+
+
+@pytest.mark.parametrize("fault", ["500", "503"])
+def test_server_error_is_retryable(bot, telegram, chat, outbound, fault):
+    bot.queue_fault("telegram", fault)
+    with pytest.raises(RetryableSendError):
+        TelegramAdapter(telegram).send_message(outbound(chat, "hi"))
+
+
+def test_blocked_bot_is_a_permanent_failure_with_telegrams_words(bot, telegram, chat, outbound):
+    bot.telegram.block(BOT_TOKEN, CHAT)
+    with pytest.raises(PermanentSendError) as caught:
+        TelegramAdapter(telegram).send_message(outbound(chat, "hi"))
+    assert caught.value.reason == "Forbidden: bot was blocked by the user"
+    assert caught.value.code == "403"
+
+
+def test_unknown_chat_is_a_permanent_failure(bot, telegram, conversation_with, outbound):
+    stranger = conversation_with(telegram, "999")
+    with pytest.raises(PermanentSendError) as caught:
+        TelegramAdapter(telegram).send_message(outbound(stranger, "hi"))
+    assert caught.value.reason == "Bad Request: chat not found"
+
+
+def test_connection_dropped_mid_send_is_an_unknown_outcome(bot, telegram, chat, outbound):
+    bot.queue_fault("telegram", "drop", process=True)
+    with pytest.raises(OutcomeUnknown):
+        TelegramAdapter(telegram).send_message(outbound(chat, "hi"))
+
+
+def test_provider_unreachable_is_retryable(settings, telegram, chat, outbound):
+    settings.TELEGRAM_API_URL = "http://127.0.0.1:9/telegram"
+    with pytest.raises(RetryableSendError):
+        TelegramAdapter(telegram).send_message(outbound(chat, "hi"))
+
+
+def test_failure_after_a_first_part_left_is_final_and_says_so(bot, telegram, chat, outbound):
+    bot.queue_fault("telegram", "500", path="sendDocument")
+    message = outbound(
+        chat,
+        "two files",
+        files=[("photo.jpg", JPEG, "image/jpeg"), ("invoice.pdf", PDF, "application/pdf")],
+    )
+    with pytest.raises(PermanentSendError) as caught:
+        TelegramAdapter(telegram).send_message(message)
+    assert caught.value.reason.startswith("Only 1 of 2 parts reached Telegram")
+
+
+# -- media, polling and webhooks over HTTP ---------------------------------------------------
+
+
+def test_inbound_photo_is_fetched_by_its_file_id(bot, telegram):
+    media_id, _ = bot.host_media(JPEG, "image/jpeg", "snap.jpg")
+    file_id = bot.media(media_id)["file_id"]
+    fetched = TelegramAdapter(telegram).fetch_media(
+        InboundMedia(ref=file_id, content_type="image/jpeg")
+    )
+    assert fetched.content == JPEG
+    assert fetched.content_type == "image/jpeg"
+    assert fetched.filename.endswith(".jpg")
+    methods = [r["path"].rsplit("/", 1)[-1] for r in bot.requests("telegram")]
+    assert methods[0] == "getFile"
+
+
+def test_inbound_document_keeps_its_name_and_type(bot, telegram):
+    media_id, _ = bot.host_media(PDF, "application/pdf", "invoice.pdf")
+    media = InboundMedia(
+        ref=bot.media(media_id)["file_id"], content_type="application/pdf", filename="invoice.pdf"
+    )
+    fetched = TelegramAdapter(telegram).fetch_media(media)
+    assert (fetched.content, fetched.content_type, fetched.filename) == (
+        PDF,
+        "application/pdf",
+        "invoice.pdf",
+    )
+
+
+def test_file_over_the_size_limit_is_not_downloaded(bot, telegram, settings):
+    settings.INBOUND_MEDIA_MAX_BYTES = 50
+    media_id, _ = bot.host_media(JPEG, "image/jpeg", "snap.jpg")
+    with pytest.raises(PermanentSendError) as caught:
+        TelegramAdapter(telegram).fetch_media(InboundMedia(ref=bot.media(media_id)["file_id"]))
+    assert caught.value.code == "too_large"
+    assert not [r for r in bot.requests("telegram") if "/file/" in r["path"]]
+
+
+def test_unknown_file_id_is_a_permanent_failure(bot, telegram):
+    with pytest.raises(PermanentSendError):
+        TelegramAdapter(telegram).fetch_media(InboundMedia(ref="no-such-file"))
+
+
+def test_polling_returns_each_update_as_its_own_delivery(bot, telegram):
+    adapter = TelegramAdapter(telegram)
+    bot.telegram_customer_writes(BOT_TOKEN, CHAT, "first")
+    bot.telegram_customer_writes(BOT_TOKEN, CHAT, "second")
+    deliveries, next_offset = adapter.get_updates(offset=None)
+    assert len(deliveries) == 2
+    bodies = [adapter.parse(d, "application/json").messages[0].body for d in deliveries]
+    assert bodies == ["first", "second"]
+    keys = [adapter.delivery_key(d, "application/json") for d in deliveries]
+    assert next_offset == int(keys[-1].removeprefix("update:")) + 1
+
+    again, same_offset = adapter.get_updates(offset=next_offset)
+    assert (again, same_offset) == ([], next_offset)
+
+
+def test_polled_photo_can_be_fetched(bot, telegram):
+    adapter = TelegramAdapter(telegram)
+    bot.telegram_customer_writes(BOT_TOKEN, CHAT, photo=(JPEG, "image/jpeg", "snap.jpg"))
+    [delivery], _ = adapter.get_updates(offset=None)
+    [message] = adapter.parse(delivery, "application/json").messages
+    [media] = message.media
+    assert adapter.fetch_media(media).content == JPEG
+
+
+def test_webhook_set_by_the_adapter_posts_updates_it_accepts(bot, telegram, receiver):
+    adapter = TelegramAdapter(telegram)
+    url = f"{receiver.url}/webhooks/telegram/{telegram.public_token}/"
+    adapter.set_webhook(url)
+    bot.telegram_customer_writes(BOT_TOKEN, CHAT, "via webhook")
+    [post] = receiver.wait_for(1)
+    secret = post["headers"]["X-Telegram-Bot-Api-Secret-Token"]
+    request = webhook_request(post["body"], secret)
+    adapter.verify_request(request, post["body"])
+    assert adapter.parse(post["body"], "application/json").messages[0].body == "via webhook"
+
+    adapter.delete_webhook()
+    bot.telegram_customer_writes(BOT_TOKEN, CHAT, "polled again")
+    deliveries, _ = adapter.get_updates(offset=None)
+    assert len(deliveries) == 1
+    assert len(receiver.posts) == 1
+
+
+def test_polling_while_a_webhook_is_set_is_refused(bot, telegram, receiver):
+    adapter = TelegramAdapter(telegram)
+    adapter.set_webhook(f"{receiver.url}/hook/")
+    with pytest.raises(PermanentSendError) as caught:
+        adapter.get_updates(offset=None)
+    assert caught.value.code == "409"
