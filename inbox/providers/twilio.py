@@ -142,21 +142,21 @@ class TwilioSmsAdapter(ProviderAdapter):
     def send_message(self, message):
         from conversations.attachments import signed_url
 
-        form = [
-            ("To", self._address(message.conversation.contact_identity.external_id)),
-            ("From", self._address(self.config.get("from_number", ""))),
-        ]
+        form = {
+            "To": self._address(message.conversation.contact_identity.external_id),
+            "From": self._address(self.config.get("from_number", "")),
+        }
         template = (message.content_attributes or {}).get("template")
         if (
             self.kind == "twilio_whatsapp"
             and isinstance(template, dict)
             and template.get("content_sid")
         ):
-            form.append(("ContentSid", template["content_sid"]))
+            form["ContentSid"] = template["content_sid"]
             variables = template.get("variables") or {}
             if not isinstance(variables, str):
                 variables = json.dumps(variables, ensure_ascii=False)
-            form.append(("ContentVariables", variables))
+            form["ContentVariables"] = variables
         else:
             files = list(message.attachments.all())
             if len(files) > MAX_MEDIA:
@@ -164,9 +164,11 @@ class TwilioSmsAdapter(ProviderAdapter):
                     f"Twilio takes at most {MAX_MEDIA} files in one message.", code="too_many"
                 )
             if message.body:
-                form.append(("Body", message.body))
-            form.extend(("MediaUrl", signed_url(attachment)) for attachment in files)
-        form.append(("StatusCallback", self._webhook_url()))
+                form["Body"] = message.body
+            if files:
+                # A list value is sent as one MediaUrl field per file.
+                form["MediaUrl"] = [signed_url(attachment) for attachment in files]
+        form["StatusCallback"] = self._webhook_url()
 
         account_sid = self.config.get("account_sid", "")
         url = f"{settings.TWILIO_API_URL}/2010-04-01/Accounts/{account_sid}/Messages.json"

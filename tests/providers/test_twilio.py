@@ -3,15 +3,24 @@
 import base64
 import hashlib
 import hmac
+import json
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 from django.test import RequestFactory
 from twilio.request_validator import RequestValidator
 
 from inbox.models import Inbox, InboxKind
 from inbox.providers import ADAPTERS, adapter_for
-from inbox.providers.base import PayloadInvalid, SignatureInvalid
+from inbox.providers.base import (
+    InboundMedia,
+    OutcomeUnknown,
+    PayloadInvalid,
+    PermanentSendError,
+    RetryableSendError,
+    SignatureInvalid,
+)
 from inbox.providers.twilio import TwilioSmsAdapter, TwilioWhatsAppAdapter
 
 ACCOUNT_SID = "AC" + "1" * 32
@@ -408,3 +417,293 @@ def test_accepted_delivery_is_answered_with_empty_twiml(sms):
     body, content_type = sms.webhook_response()
     assert body == b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
     assert content_type == "text/xml"
+
+
+# -- sending, over HTTP to the sandbox --------------------------------------------------------
+
+SMS_NUMBER = "+15005550006"
+CUSTOMER = "+14155551234"
+WA_CUSTOMER = "+34600111222"
+JPEG = b"\xff\xd8\xff\xe0" + b"jpeg bytes" * 20
+PDF = b"%PDF-1.7\n" + b"pdf bytes" * 20
+CONTENT_SID = "HX" + "0123456789abcdef" * 2
+
+
+def webhook_path(inbox):
+    return f"/webhooks/{inbox.kind}/{inbox.public_token}/"
+
+
+@pytest.fixture
+def sms_saved(db):
+    inbox = sms_inbox()
+    inbox.save()
+    return inbox
+
+
+@pytest.fixture
+def whatsapp_saved(db):
+    inbox = whatsapp_inbox()
+    inbox.save()
+    return inbox
+
+
+@pytest.fixture
+def twilio(sandbox, settings, receiver, sms_saved, whatsapp_saved):
+    """The sandbox's Twilio with our two numbers; our public URL is the receiver."""
+    settings.TWILIO_API_URL = f"{sandbox.url}/twilio"
+    settings.PUBLIC_URL = receiver.url
+    sandbox.add_twilio(
+        ACCOUNT_SID,
+        AUTH_TOKEN,
+        numbers={
+            SMS_NUMBER: receiver.url + webhook_path(sms_saved),
+            "whatsapp:" + SMS_NUMBER: receiver.url + webhook_path(whatsapp_saved),
+        },
+    )
+    return sandbox
+
+
+@pytest.fixture
+def sms_chat(sms_saved, conversation_with):
+    return conversation_with(sms_saved, CUSTOMER)
+
+
+@pytest.fixture
+def whatsapp_chat(whatsapp_saved, conversation_with):
+    return conversation_with(whatsapp_saved, WA_CUSTOMER, name="Lucía")
+
+
+def sent_forms(sandbox):
+    return [r for r in sandbox.requests("twilio") if r["path"].endswith("/Messages.json")]
+
+
+def as_request(post):
+    """A Django request carrying exactly what Twilio posted to our webhook."""
+    request = RequestFactory().post(
+        post["path"],
+        data=post["body"],
+        content_type=FORM,
+        HTTP_X_TWILIO_SIGNATURE=post["headers"]["X-Twilio-Signature"],
+    )
+    return request, post["body"]
+
+
+def test_sms_reply_is_posted_as_a_form_with_basic_auth(
+    twilio, receiver, sms_saved, sms_chat, outbound
+):
+    result = TwilioSmsAdapter(sms_saved).send_message(outbound(sms_chat, "Your order shipped"))
+    [request] = sent_forms(twilio)
+    assert request["method"] == "POST"
+    assert request["path"] == f"/twilio/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    assert request["form"] == {
+        "To": CUSTOMER,
+        "From": SMS_NUMBER,
+        "Body": "Your order shipped",
+        "StatusCallback": f"{receiver.url}/webhooks/twilio_sms/public-tok/",
+    }
+    credentials = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+    assert request["headers"]["authorization"] == f"Basic {credentials}"
+    assert result.external_id.startswith("SM")
+    assert result.external_id in twilio.twilio.accounts[ACCOUNT_SID].messages
+
+
+def test_receipts_come_back_signed_to_the_inbox_webhook(
+    twilio, receiver, sms_saved, sms_chat, outbound
+):
+    adapter = TwilioSmsAdapter(sms_saved)
+    result = adapter.send_message(outbound(sms_chat, "Your order shipped"))
+    posts = receiver.wait_for(3)
+    assert {post["path"] for post in posts} == {webhook_path(sms_saved)}
+    receipts = []
+    for post in posts:
+        request, body = as_request(post)
+        adapter.verify_request(request, body)
+        receipts += adapter.parse(body, FORM).statuses
+    assert [(r.status, r.external_id) for r in receipts] == [
+        ("sent", result.external_id),
+        ("delivered", result.external_id),
+    ]
+
+
+def test_whatsapp_reply_names_both_ends_as_whatsapp(
+    twilio, whatsapp_saved, whatsapp_chat, outbound
+):
+    TwilioWhatsAppAdapter(whatsapp_saved).send_message(outbound(whatsapp_chat, "Hola Lucía"))
+    [request] = sent_forms(twilio)
+    assert request["form"]["To"] == "whatsapp:" + WA_CUSTOMER
+    assert request["form"]["From"] == "whatsapp:" + SMS_NUMBER
+    assert request["form"]["Body"] == "Hola Lucía"
+    assert request["form"]["StatusCallback"].endswith(webhook_path(whatsapp_saved))
+
+
+def test_whatsapp_template_goes_by_content_sid_and_variables(
+    twilio, whatsapp_saved, whatsapp_chat, outbound
+):
+    template = {"content_sid": CONTENT_SID, "variables": {"1": "Lucía", "2": "12:00"}}
+    message = outbound(whatsapp_chat, "Hola Lucía…", content_attributes={"template": template})
+    result = TwilioWhatsAppAdapter(whatsapp_saved).send_message(message)
+    [request] = sent_forms(twilio)
+    assert request["form"]["ContentSid"] == CONTENT_SID
+    assert json.loads(request["form"]["ContentVariables"]) == {"1": "Lucía", "2": "12:00"}
+    assert "Body" not in request["form"]
+    assert result.external_id
+
+
+def test_more_files_than_twilio_takes_are_refused_before_calling(
+    twilio, sms_saved, sms_chat, outbound
+):
+    files = [(f"p{n}.jpg", JPEG, "image/jpeg") for n in range(11)]
+    with pytest.raises(PermanentSendError):
+        TwilioSmsAdapter(sms_saved).send_message(outbound(sms_chat, "many", files=files))
+    assert sent_forms(twilio) == []
+
+
+def test_opted_out_recipient_is_a_permanent_failure(twilio, sms_saved, sms_chat, outbound):
+    twilio.twilio.accounts[ACCOUNT_SID].opted_out.add(CUSTOMER)
+    with pytest.raises(PermanentSendError) as caught:
+        TwilioSmsAdapter(sms_saved).send_message(outbound(sms_chat, "hi"))
+    assert caught.value.code == "21610"
+    assert caught.value.reason == "Attempt to send to unsubscribed recipient"
+
+
+def test_invalid_number_is_a_permanent_failure(twilio, sms_saved, conversation_with, outbound):
+    nowhere = conversation_with(sms_saved, "+12")
+    with pytest.raises(PermanentSendError) as caught:
+        TwilioSmsAdapter(sms_saved).send_message(outbound(nowhere, "hi"))
+    assert caught.value.code == "21211"
+
+
+def test_wrong_credentials_are_a_permanent_failure(twilio, sms_saved, sms_chat, outbound):
+    sms_saved.provider_secrets = {"auth_token": "not-the-token"}
+    with pytest.raises(PermanentSendError) as caught:
+        TwilioSmsAdapter(sms_saved).send_message(outbound(sms_chat, "hi"))
+    assert caught.value.code == "20003"
+
+
+def test_outside_the_whatsapp_window_is_a_permanent_failure(
+    twilio, whatsapp_saved, whatsapp_chat, outbound
+):
+    message = "Message failed: outside the allowed window"
+    twilio.queue_fault("twilio", "error", error=63016, status=400, message=message)
+    with pytest.raises(PermanentSendError) as caught:
+        TwilioWhatsAppAdapter(whatsapp_saved).send_message(outbound(whatsapp_chat, "hi"))
+    assert (caught.value.code, caught.value.reason) == ("63016", message)
+
+
+def test_rate_limit_is_retryable_after_twilios_wait(twilio, sms_saved, sms_chat, outbound):
+    twilio.queue_fault("twilio", "429", retry_after=5)
+    with pytest.raises(RetryableSendError) as caught:
+        TwilioSmsAdapter(sms_saved).send_message(outbound(sms_chat, "hi"))
+    assert caught.value.code == "20429"
+    assert caught.value.retry_after == 5.0
+
+
+@pytest.mark.parametrize("fault", ["500", "503"])
+def test_server_error_is_retryable(twilio, sms_saved, sms_chat, outbound, fault):
+    twilio.queue_fault("twilio", fault)
+    with pytest.raises(RetryableSendError):
+        TwilioSmsAdapter(sms_saved).send_message(outbound(sms_chat, "hi"))
+
+
+def test_connection_dropped_after_twilio_took_it_is_an_unknown_outcome(
+    twilio, sms_saved, sms_chat, outbound
+):
+    twilio.queue_fault("twilio", "drop", process=True)
+    with pytest.raises(OutcomeUnknown):
+        TwilioSmsAdapter(sms_saved).send_message(outbound(sms_chat, "hi"))
+
+
+def test_files_go_as_signed_links_twilio_can_fetch(
+    sandbox, settings, live_server, sms_saved, conversation_with, outbound
+):
+    settings.TWILIO_API_URL = f"{sandbox.url}/twilio"
+    settings.PUBLIC_URL = live_server.url
+    sandbox.add_twilio(ACCOUNT_SID, AUTH_TOKEN, numbers=[SMS_NUMBER])
+    chat = conversation_with(sms_saved, CUSTOMER)
+    message = outbound(
+        chat,
+        "Your documents",
+        files=[("photo.jpg", JPEG, "image/jpeg"), ("invoice.pdf", PDF, "application/pdf")],
+    )
+    result = TwilioSmsAdapter(sms_saved).send_message(message)
+    assert result.external_id.startswith("MM")
+    [request] = sent_forms(sandbox)
+    links = request["form"]["MediaUrl"]
+    assert len(links) == 2
+    assert all(link.startswith(live_server.url + "/") for link in links)
+    assert [httpx.get(link).content for link in links] == [JPEG, PDF]
+
+
+# -- inbound from the sandbox, and media -----------------------------------------------------
+
+
+def test_customer_sms_posted_by_twilio_is_accepted_and_read(twilio, receiver, sms_saved):
+    adapter = TwilioSmsAdapter(sms_saved)
+    twilio.twilio_customer_writes(ACCOUNT_SID, CUSTOMER, SMS_NUMBER, "Where is my order?")
+    [post] = receiver.wait_for(1)
+    request, body = as_request(post)
+    adapter.verify_request(request, body)
+    [message] = adapter.parse(body, FORM).messages
+    assert message.body == "Where is my order?"
+    assert message.sender.phone == CUSTOMER
+    assert adapter.delivery_key(body, FORM) == f"sid:{message.external_id}"
+
+
+def test_customer_stop_posted_by_twilio_opts_out(twilio, receiver, sms_saved):
+    adapter = TwilioSmsAdapter(sms_saved)
+    twilio.twilio_customer_writes(ACCOUNT_SID, CUSTOMER, SMS_NUMBER, "Stop")
+    [post] = receiver.wait_for(1)
+    request, body = as_request(post)
+    adapter.verify_request(request, body)
+    [message] = adapter.parse(body, FORM).messages
+    assert message.consent_keyword == "stop"
+
+
+def test_customer_whatsapp_posted_by_twilio_is_from_the_bare_number(
+    twilio, receiver, whatsapp_saved
+):
+    adapter = TwilioWhatsAppAdapter(whatsapp_saved)
+    twilio.twilio_customer_writes(
+        ACCOUNT_SID,
+        "whatsapp:" + WA_CUSTOMER,
+        "whatsapp:" + SMS_NUMBER,
+        "Hola",
+        profile_name="Lucía",
+    )
+    [post] = receiver.wait_for(1)
+    assert post["path"] == webhook_path(whatsapp_saved)
+    request, body = as_request(post)
+    adapter.verify_request(request, body)
+    [message] = adapter.parse(body, FORM).messages
+    assert (message.sender.external_id, message.sender.name) == (WA_CUSTOMER, "Lucía")
+
+
+def test_mms_media_is_fetched_from_its_url(twilio, receiver, sms_saved):
+    adapter = TwilioSmsAdapter(sms_saved)
+    twilio.twilio_customer_writes(
+        ACCOUNT_SID, CUSTOMER, SMS_NUMBER, "", media=[(JPEG, "image/jpeg", "a.jpg")]
+    )
+    [post] = receiver.wait_for(1)
+    [message] = adapter.parse(post["body"], FORM).messages
+    [media] = message.media
+    fetched = adapter.fetch_media(media)
+    assert (fetched.content, fetched.content_type) == (JPEG, "image/jpeg")
+
+
+def test_mms_media_over_the_size_limit_is_not_downloaded(twilio, receiver, sms_saved, settings):
+    settings.INBOUND_MEDIA_MAX_BYTES = 50
+    adapter = TwilioSmsAdapter(sms_saved)
+    twilio.twilio_customer_writes(
+        ACCOUNT_SID, CUSTOMER, SMS_NUMBER, "", media=[(JPEG, "image/jpeg", "a.jpg")]
+    )
+    [post] = receiver.wait_for(1)
+    [media] = adapter.parse(post["body"], FORM).messages[0].media
+    with pytest.raises(PermanentSendError) as caught:
+        adapter.fetch_media(media)
+    assert caught.value.code == "too_large"
+
+
+def test_missing_media_is_a_permanent_failure(twilio, sms_saved):
+    url = f"{twilio.url}/twilio/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/MM1/Media/ME{'0' * 32}"
+    with pytest.raises(PermanentSendError):
+        TwilioSmsAdapter(sms_saved).fetch_media(InboundMedia(ref=url))
