@@ -58,7 +58,7 @@ RECEIPT_STATUSES = {
     "failed": "failed",
     "undelivered": "failed",
 }
-# Errors Twilio returns that the same message will meet again, and the rate limit.
+# Twilio's own code for "too many requests": the message was not taken, try later.
 RATE_LIMITED = "20429"
 
 

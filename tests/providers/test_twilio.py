@@ -4,6 +4,8 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlencode
 
 import httpx
@@ -707,3 +709,41 @@ def test_missing_media_is_a_permanent_failure(twilio, sms_saved):
     url = f"{twilio.url}/twilio/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/MM1/Media/ME{'0' * 32}"
     with pytest.raises(PermanentSendError):
         TwilioSmsAdapter(sms_saved).fetch_media(InboundMedia(ref=url))
+
+
+@pytest.fixture
+def redirecting_media(sandbox):
+    """Twilio's media URL: it checks the credentials, then redirects to file storage."""
+    media_id, storage_url = sandbox.host_media(JPEG, "image/jpeg", "a.jpg")
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(307)
+            self.send_header("Location", storage_url)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/Media/ME1", seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_media_fetch_follows_the_redirect_without_carrying_credentials_along(
+    sandbox, redirecting_media, sms_saved
+):
+    url, seen = redirecting_media
+    fetched = TwilioSmsAdapter(sms_saved).fetch_media(InboundMedia(ref=url))
+    assert fetched.content == JPEG
+    assert fetched.content_type == "image/jpeg"
+    credentials = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+    assert seen == [f"Basic {credentials}"]
+    [storage_request] = sandbox.requests("media")
+    assert "authorization" not in storage_request["headers"]
