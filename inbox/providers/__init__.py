@@ -1,5 +1,7 @@
 from inbox.providers.email import EmailAdapter
 from inbox.providers.messenger import InstagramAdapter, MessengerAdapter
+from inbox.providers.telegram import TelegramAdapter
+from inbox.providers.twilio import TwilioSmsAdapter, TwilioWhatsAppAdapter
 from inbox.providers.web_widget import WebWidgetAdapter
 from inbox.providers.whatsapp import WhatsAppAdapter
 
@@ -10,6 +12,9 @@ ADAPTERS = {
         WhatsAppAdapter,
         MessengerAdapter,
         InstagramAdapter,
+        TelegramAdapter,
+        TwilioSmsAdapter,
+        TwilioWhatsAppAdapter,
         EmailAdapter,
     )
 }

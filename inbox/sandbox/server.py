@@ -578,7 +578,10 @@ class Sandbox:
     def _serve_media(self, request):
         media_id = request.path.split("/")[2]
         media = self.media(media_id)
-        if media is None:
+        if media is None or request.path not in (
+            f"/_media/{media_id}",
+            self.media_url(media_id).removeprefix(self.url),
+        ):
             return Response(404, b"Not Found", "text/plain")
         return Response(200, media["content"], media["content_type"])
 
@@ -721,9 +724,11 @@ _EXTENSIONS = {
 
 
 def _extension(content_type, filename):
+    if content_type in _EXTENSIONS:
+        return _EXTENSIONS[content_type]
     if filename and "." in filename:
         return "." + filename.rsplit(".", 1)[1]
-    return _EXTENSIONS.get(content_type, ".bin")
+    return ".bin"
 
 
 def _telegram_folder(content_type):

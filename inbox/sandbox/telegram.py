@@ -180,8 +180,8 @@ class TelegramService:
     def handle(self, request):
         match = FILE_PATH.match(request.path)
         if match:
-            return self.download(match.group("token"), unquote(match.group("path")))
-        match = METHOD_PATH.match(request.path)
+            return self.download(unquote(match.group("token")), unquote(match.group("path")))
+        match = METHOD_PATH.match(unquote(request.path))
         if not match:
             return fail(404, "Not Found")
         with self._lock:
@@ -351,7 +351,9 @@ class TelegramService:
         if upload is None and isinstance(value, str) and value.startswith("attach://"):
             upload = request.files.get(value[len("attach://") :])
         if upload is not None:
-            content_type = upload.content_type or _guess_type(upload.filename, field)
+            content_type = upload.content_type
+            if content_type in ("", "application/octet-stream"):
+                content_type = _guess_type(upload.filename, field)
             media_id, _ = self.sandbox.host_media(upload.content, content_type, upload.filename)
             return self.sandbox.media(media_id), None
         if not value:

@@ -1,11 +1,18 @@
-"""Fixtures for the provider adapter specs: the provider sandbox and stored conversations."""
+"""Fixtures for the provider adapter specs: the sandbox, a webhook receiver, and messages."""
 
 import pytest
 from django.core.files.base import ContentFile
 
 from contacts.services import get_or_create_identity
 from conversations import services as conversation_services
-from conversations.models import Attachment, AuthorType, DeliveryStatus, Direction, Message
+from conversations.models import (
+    Attachment,
+    AuthorType,
+    DeliveryStatus,
+    Direction,
+    Message,
+    MessageKind,
+)
 from inbox.sandbox import Sandbox
 from tests.sandbox.conftest import Receiver
 
@@ -43,6 +50,14 @@ def conversation_with(db):
     return start
 
 
+def _attach(message, name, content_type, content):
+    attachment = Attachment(
+        message=message, content_type=content_type, size=len(content), original_name=name
+    )
+    attachment.file.save("upload", ContentFile(content), save=False)
+    attachment.save()
+
+
 @pytest.fixture
 def reply(media_root):
     """An agent's queued reply in `conversation`, with files as (name, type, bytes)."""
@@ -59,10 +74,29 @@ def reply(media_root):
             status=DeliveryStatus.QUEUED,
         )
         for name, content_type, content in files:
-            attachment = Attachment(
-                message=message, content_type=content_type, size=len(content), original_name=name
-            )
-            attachment.file.save(name, ContentFile(content), save=True)
+            _attach(message, name, content_type, content)
+        return message
+
+    return make
+
+
+@pytest.fixture
+def outbound(media_root):
+    """An agent's reply being sent: `files` are (name, content, content type) triples."""
+
+    def make(conversation, body="", files=(), content_attributes=None):
+        message = Message.objects.create(
+            conversation=conversation,
+            inbox=conversation.inbox,
+            direction=Direction.OUTBOUND,
+            kind=MessageKind.TEXT,
+            author_type=AuthorType.AGENT,
+            body=body,
+            content_attributes=content_attributes or {},
+            status=DeliveryStatus.SENDING,
+        )
+        for name, content, content_type in files:
+            _attach(message, name, content_type, content)
         return message
 
     return make
