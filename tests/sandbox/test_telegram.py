@@ -60,6 +60,7 @@ def test_python_telegram_bot_gets_me_sends_text_and_a_photo_and_downloads_it(
     assert content == b"\x89PNG sandbox"
 
 
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 def test_python_telegram_bot_sees_the_errors_it_expects(sandbox, bot_account):
     sandbox.telegram.block(BOT_TOKEN, 777)
     sandbox.telegram.add_chat(BOT_TOKEN, 778)
