@@ -35,9 +35,7 @@ def sdk_bot(sandbox):
     )
 
 
-def test_python_telegram_bot_gets_me_sends_text_and_a_photo_and_downloads_it(
-    sandbox, bot_account
-):
+def test_python_telegram_bot_gets_me_sends_text_and_a_photo_and_downloads_it(sandbox, bot_account):
     async def scenario():
         async with sdk_bot(sandbox) as bot:
             me = await bot.get_me()
@@ -60,6 +58,7 @@ def test_python_telegram_bot_gets_me_sends_text_and_a_photo_and_downloads_it(
     assert content == b"\x89PNG sandbox"
 
 
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 def test_python_telegram_bot_sees_the_errors_it_expects(sandbox, bot_account):
     sandbox.telegram.block(BOT_TOKEN, 777)
     sandbox.telegram.add_chat(BOT_TOKEN, 778)
@@ -135,9 +134,7 @@ def test_files_are_sent_by_upload_url_or_file_id(api, sandbox):
     assert voice.json()["result"]["voice"]["mime_type"] == "audio/ogg"
 
     wrong = api.post("/sendPhoto", json={"chat_id": CHAT_ID, "photo": "no-such-file"})
-    assert wrong.json()["description"] == (
-        "Bad Request: wrong file identifier/HTTP URL specified"
-    )
+    assert wrong.json()["description"] == ("Bad Request: wrong file identifier/HTTP URL specified")
     dead = api.post("/sendPhoto", json={"chat_id": CHAT_ID, "photo": url + "/gone"})
     assert dead.json()["description"] == "Bad Request: failed to get HTTP URL content"
 
@@ -175,9 +172,7 @@ def test_get_updates_long_polls_until_an_update_arrives(sandbox, api):
     assert time.monotonic() - started < 3
 
 
-def test_with_a_webhook_customer_messages_are_posted_with_the_secret_token(
-    sandbox, api, receiver
-):
+def test_with_a_webhook_customer_messages_are_posted_with_the_secret_token(sandbox, api, receiver):
     set_hook = api.post(
         "/setWebhook", data={"url": f"{receiver.url}/tg/", "secret_token": "s3cret-Token_1"}
     )

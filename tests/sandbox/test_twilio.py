@@ -57,9 +57,7 @@ def create(messages_url, auth=(SID, TOKEN), **fields):
     return httpx.post(messages_url, auth=auth, data=fields)
 
 
-def test_the_official_sdk_sends_a_message_and_status_callbacks_come_back_signed(
-    client, receiver
-):
+def test_the_official_sdk_sends_a_message_and_status_callbacks_come_back_signed(client, receiver):
     callback = f"{receiver.url}/status/?inbox=7"
     message = client.messages.create(
         to="+16505551234", from_=SMS_NUMBER, body="Hello from Switchboard", status_callback=callback
@@ -80,7 +78,9 @@ def test_the_official_sdk_sends_a_message_and_status_callbacks_come_back_signed(
 
 
 def test_bad_credentials_are_refused_with_20003(messages_url, sandbox, account):
-    response = create(messages_url, auth=(SID, "wrong"), To="+16505551234", From=SMS_NUMBER, Body="x")
+    response = create(
+        messages_url, auth=(SID, "wrong"), To="+16505551234", From=SMS_NUMBER, Body="x"
+    )
     assert response.status_code == 401
     assert response.json() == {
         "code": 20003,
@@ -183,9 +183,7 @@ def test_a_whatsapp_customer_message_carries_profile_name_and_wa_id(sandbox, rec
     assert fields["From"] == ["whatsapp:+16505551234"]
 
 
-def test_whatsapp_free_form_outside_the_window_fails_later_with_63016(
-    sandbox, receiver, client
-):
+def test_whatsapp_free_form_outside_the_window_fails_later_with_63016(sandbox, receiver, client):
     sandbox.twilio_customer_writes(SID, "whatsapp:+16505551234", WA_NUMBER, "hola")
     sandbox.advance_clock(25 * 3600)
     callback = f"{receiver.url}/status/"
