@@ -59,17 +59,22 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
-        self.send_response(outcome.status)
-        self.send_header("Content-Type", outcome.content_type)
-        self.send_header("Content-Length", str(len(outcome.body)))
-        for name, value in outcome.headers.items():
-            self.send_header(name, str(value))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(outcome.body)
-        self.wfile.flush()
-        for job in outcome.after:
-            sandbox._outbox_put(job)
+        # Counted before the answer leaves, so `wait_until_idle` right after it waits for them.
+        sandbox._outbox_reserve(len(outcome.after))
+        try:
+            self.send_response(outcome.status)
+            self.send_header("Content-Type", outcome.content_type)
+            self.send_header("Content-Length", str(len(outcome.body)))
+            for name, value in outcome.headers.items():
+                self.send_header(name, str(value))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(outcome.body)
+            self.wfile.flush()
+        finally:
+            # The provider took the message even when the client left before the answer.
+            for job in outcome.after:
+                sandbox._outbox.put(job)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
 
@@ -424,10 +429,9 @@ class Sandbox:
 
     # -- outgoing posts --------------------------------------------------------------------
 
-    def _outbox_put(self, job):
+    def _outbox_reserve(self, count):
         with self._lock:
-            self._outbox_pending += 1
-        self._outbox.put(job)
+            self._outbox_pending += count
 
     def _run_outbox(self):
         while True:
