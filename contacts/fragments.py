@@ -1,20 +1,31 @@
 """The contact panel, shared by the thread view, contact edits and live pushes."""
 
+from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
 
-from contacts.models import ContactChange, ContactNote
+from contacts.models import Contact, ContactChange, ContactNote
 
 
 def contact_panel_context(contact, user=None):
     """Everything the panel shows. Viewer-neutral unless `user` narrows the conversations."""
-    from conversations.models import Conversation
+    from conversations.models import Conversation, Label
 
+    # One query for the labels on the contact and those that can still be added.
+    labels = list(
+        Label.objects.annotate(
+            on_contact=Exists(
+                Contact.labels.through.objects.filter(contact=contact, label=OuterRef("pk"))
+            )
+        ).order_by("name")
+    )
     conversations = Conversation.objects.filter(contact=contact).select_related("inbox")
     if user is not None:
         conversations = conversations.visible_to(user)
     return {
         "contact": contact,
         "identities": list(contact.identities.select_related("inbox")),
+        "contact_labels": [label for label in labels if label.on_contact],
+        "addable_labels": [label for label in labels if not label.on_contact],
         "attributes": sorted(contact.custom_attributes.items()),
         "contact_notes": list(
             ContactNote.objects.filter(contact=contact).select_related("author")[:5]

@@ -23,6 +23,9 @@ class Contact(models.Model):
         _("time zone"), max_length=64, validators=[validate_time_zone], blank=True
     )
     custom_attributes = models.JSONField(_("custom attributes"), default=dict, blank=True)
+    labels = models.ManyToManyField(
+        "conversations.Label", verbose_name=_("labels"), related_name="contacts", blank=True
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     anonymised_at = models.DateTimeField(null=True, blank=True)

@@ -189,6 +189,46 @@ def set_attribute(user, contact, key, value):
     return contact
 
 
+def _label_names(contact):
+    return ", ".join(contact.labels.order_by("name").values_list("name", flat=True))
+
+
+@transaction.atomic
+def add_contact_label(user, contact, label):
+    """Put a label on a contact; logged as the contact's labels before and after, and live.
+
+    Labels are shared by the whole workspace, like on conversations: anyone who may see
+    the contact may use any of them.
+    """
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    if contact.labels.filter(pk=label.pk).exists():
+        return contact
+    before = _label_names(contact)
+    contact.labels.add(label)
+    _touch_labels(user, contact, before)
+    return contact
+
+
+@transaction.atomic
+def remove_contact_label(user, contact, label):
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    if not contact.labels.filter(pk=label.pk).exists():
+        return contact
+    before = _label_names(contact)
+    contact.labels.remove(label)
+    _touch_labels(user, contact, before)
+    return contact
+
+
+def _touch_labels(user, contact, before):
+    # The whole set is logged, so "set labels to billing, vip" reads right in the panel's
+    # change list for an addition and a removal alike.
+    contact.updated_at = timezone.now()
+    contact.save(update_fields=["updated_at"])
+    _log_change(user, contact, "labels", before, _label_names(contact))
+    _publish_contact(contact)
+
+
 @transaction.atomic
 def add_contact_note(user, contact, body):
     body = (body or "").strip()

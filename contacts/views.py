@@ -1,4 +1,5 @@
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from contacts import services
@@ -35,3 +36,23 @@ def set_attribute(request, pk):
 def add_note(request, pk):
     body = request.POST.get("body", "")
     return _edit(request, pk, lambda c: services.add_contact_note(request.user, c, body))
+
+
+@require_POST
+def change_label(request, pk):
+    """Add a label to the contact, or with action=remove take it off."""
+    from conversations.models import Label
+
+    label_id = request.POST.get("label", "")
+    label = Label.objects.filter(pk=label_id).first() if label_id.isdigit() else None
+    remove = request.POST.get("action") == "remove"
+
+    def action(contact):
+        if label is None:
+            raise services.ContactRefused(_("That label does not exist."))
+        if remove:
+            services.remove_contact_label(request.user, contact, label)
+        else:
+            services.add_contact_label(request.user, contact, label)
+
+    return _edit(request, pk, action)

@@ -91,6 +91,37 @@
     return true;
   }
 
+  // Rows pushed above the part of the list the agent is reading would shove it down (or up,
+  // when a row leaves). Before a row swap, remember the first row in view and where it sat;
+  // after it, scroll so that row sits there again. At the very top nothing is kept: new
+  // conversations should come into view there. (The list turns off the browser's own
+  // scroll anchoring, so this one rule holds in every browser.)
+  var listAnchor = null;
+  function rememberListAnchor(incomingId) {
+    listAnchor = null;
+    var list = document.getElementById("conversation-list");
+    if (!list || list.scrollTop <= 0) { return; }
+    var top = list.getBoundingClientRect().top;
+    var rows = list.querySelectorAll(":scope > .conv-row");
+    for (var i = 0; i < rows.length; i++) {
+      var box = rows[i].getBoundingClientRect();
+      if (box.bottom > top + 1 && rows[i].id !== incomingId) {
+        listAnchor = { id: rows[i].id, offset: box.top - top };
+        return;
+      }
+    }
+  }
+  function restoreListAnchor() {
+    var anchor = listAnchor;
+    listAnchor = null;
+    var list = document.getElementById("conversation-list");
+    var row = anchor && document.getElementById(anchor.id);
+    if (!list || !row || !list.contains(row)) { return; }
+    var shift = row.getBoundingClientRect().top - list.getBoundingClientRect().top - anchor.offset;
+    if (shift) { list.scrollTop += shift; }
+  }
+  document.addEventListener("htmx:oobAfterSwap", restoreListAnchor);
+
   // Upsert by id. data-upsert="replace": update in place if present, else insert.
   // data-upsert="move": take the old copy out and insert the new one (a row moving up).
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
@@ -100,6 +131,11 @@
     if (!item || !item.id) { return; }
     var existing = document.getElementById(item.id);
     var isRow = wrapper.hasAttribute("data-list-row");
+    if (isRow) { rememberListAnchor(item.id); }
+    // Per-viewer state a shared fragment cannot carry: the row's selection checkbox.
+    var kept = existing && existing.querySelector(".conv-select");
+    var fresh = item.querySelector(".conv-select");
+    if (kept && fresh) { fresh.checked = kept.checked; }
     if (isRow && !rowMatchesView(item)) {
       if (existing) { existing.remove(); }
       event.detail.shouldSwap = false;
@@ -119,10 +155,6 @@
       existing.remove();
       return;
     }
-    // Per-viewer state a shared fragment cannot carry: the row's selection checkbox.
-    var kept = existing.querySelector(".conv-select");
-    var fresh = item.querySelector(".conv-select");
-    if (kept && fresh) { fresh.checked = kept.checked; }
     existing.replaceWith(item);
     htmx.process(item);
     event.detail.shouldSwap = false;

@@ -98,7 +98,16 @@ def test_contact_edits_are_live_for_colleagues_and_recorded(demo, live_app, page
     panel.get_by_role("button", name="Save note").click()
     expect(luis.locator(".contact-notes")).to_contain_text("Prefers decaf.")
     assert ContactNote.objects.get().body == "Prefers decaf."
-    assert {c.field for c in ContactChange.objects.all()} == {"email", "plan"}
+
+    panel.get_by_label("Label to add to this contact").select_option(label="vip")
+    panel.get_by_role("button", name="Add label").click()
+    expect(luis.locator(".contact-labels .label-chip")).to_contain_text(["vip"])
+    # From the keyboard: the chip's remove button is reachable and says what it removes.
+    panel.get_by_role("button", name="Remove the label vip").focus()
+    page.keyboard.press("Enter")
+    expect(luis.locator(".contact-labels .label-chip")).to_have_count(0)
+    expect(panel.get_by_role("button", name="Remove the label vip")).to_have_count(0)
+    assert {c.field for c in ContactChange.objects.all()} == {"email", "plan", "labels"}
 
 
 def test_bulk_actions_assign_and_resolve_the_selected_conversations(demo, live_app, page, sign_in):

@@ -11,6 +11,7 @@ from django.utils import timezone
 from channels_app.events import frames_for
 from channels_app.models import LiveEvent
 from contacts.models import Contact, ContactIdentity
+from contacts.services import add_contact_label
 from conversations import services
 from conversations.models import (
     Activity,
@@ -32,7 +33,7 @@ IMG = "<img src=x onerror=alert(1)>"
 # Pinned query counts: the same for 5 rows and for 200 (see the tests below).
 WORKSPACE_QUERIES = 19
 LIST_PAGE_QUERIES = 8
-THREAD_QUERIES = 30
+THREAD_QUERIES = 31
 
 
 @pytest.fixture
@@ -377,6 +378,7 @@ def test_a_thread_runs_a_fixed_number_of_queries(
     services.add_label(agent, conversation, label)
     for n in range(count // 20):
         services.set_priority(agent, conversation, n % 4 + 1)
+        add_contact_label(agent, conversation.contact, Label.objects.create(name=f"tier-{n}"))
 
     with django_assert_max_num_queries(THREAD_QUERIES):
         response = agent_client.get(reverse("conversations:detail", args=[conversation.pk]))
