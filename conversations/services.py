@@ -450,7 +450,9 @@ def _record_sent(message_id, result, adapter):
         ).exclude(pk=message.pk).delete()
         message.external_id = result.external_id
         message.save(update_fields=["external_id"])
-    _set_status(message, DeliveryStatus.SENT)
+    if message.status == DeliveryStatus.SENDING:
+        # A watermark receipt may already have moved it further: never back.
+        _set_status(message, DeliveryStatus.SENT)
     if result.external_id:
         early = PendingReceipt.objects.filter(
             inbox_id=message.inbox_id, external_id=result.external_id
@@ -551,7 +553,12 @@ def apply_receipt(inbox, receipt):
             direction=Direction.OUTBOUND,
             conversation__contact_identity__external_id=receipt.recipient,
             created_at__lte=receipt.watermark,
-            status__in=(DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.UNKNOWN),
+            status__in=(
+                DeliveryStatus.SENDING,
+                DeliveryStatus.SENT,
+                DeliveryStatus.DELIVERED,
+                DeliveryStatus.UNKNOWN,
+            ),
         )
         changed = [m for m in messages if apply_delivery_status(m, receipt.status)]
         for message in changed:
