@@ -1,0 +1,137 @@
+"""Inbound messages applied per second by the running workers, end to end.
+
+Posts N distinct, correctly signed WhatsApp deliveries to a running Switchboard's demo
+WhatsApp inbox (as the provider would: one customer message each, from many customers),
+then reads from the database when each delivery was stored and when the worker applied
+it. Reports the webhook's store rate and the workers' apply rate (deliveries applied per
+second between the first and the last one applied), plus the webhook's answer times.
+
+Needs the app on PostgreSQL + Redis (`make run` with DATABASE_URL and REDIS_URL set, one
+worker as the Procfile starts it) and the same DATABASE_URL in this process:
+
+    DATABASE_URL=… REDIS_URL=… .venv/bin/python bench/inbound_throughput.py --messages 2000
+"""
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inbox.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db.models import Max, Min  # noqa: E402
+
+from inbox.models import InboundEvent, InboundEventStatus, Inbox  # noqa: E402
+
+
+def delivery(inbox, number, run):
+    config = inbox.provider_config
+    wa_id = f"3460{run % 1000:03d}{number:05d}"
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": config["waba_id"],
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": config.get("display_phone_number", ""),
+                                "phone_number_id": config["phone_number_id"],
+                            },
+                            "contacts": [{"profile": {"name": f"Bench {number}"}, "wa_id": wa_id}],
+                            "messages": [
+                                {
+                                    "from": wa_id,
+                                    "id": f"wamid.bench-{run}-{number}",
+                                    "timestamp": str(int(time.time())),
+                                    "type": "text",
+                                    "text": {"body": f"Hola, pedido {number}"},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    body = json.dumps(payload, ensure_ascii=True).encode()
+    secret = inbox.provider_secrets["app_secret"].encode()
+    signature = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return body, {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent senders")
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+
+    inbox = Inbox.objects.get(kind="whatsapp", name="WhatsApp")
+    url = f"{args.url}/webhooks/whatsapp/{inbox.public_token}/"
+    run = int(time.time())
+    bodies = [delivery(inbox, n, run) for n in range(args.messages)]
+    answers = []
+
+    def post(item):
+        body, headers = item
+        started = time.perf_counter()
+        response = client.post(url, content=body, headers=headers)
+        answers.append((response.status_code, (time.perf_counter() - started) * 1000))
+
+    since = InboundEvent.objects.aggregate(last=Max("pk"))["last"] or 0
+    with httpx.Client(timeout=30) as client, ThreadPoolExecutor(args.clients) as pool:
+        posting = time.perf_counter()
+        list(pool.map(post, bodies))
+        posted = time.perf_counter() - posting
+
+    events = InboundEvent.objects.filter(inbox=inbox, pk__gt=since)
+    deadline = time.monotonic() + args.timeout
+    while events.exclude(status=InboundEventStatus.PROCESSED).exists():
+        if time.monotonic() > deadline:
+            sys.exit("timed out waiting for the worker")
+        time.sleep(0.5)
+    span = events.aggregate(
+        first_stored=Min("received_at"),
+        first=Min("processed_at"),
+        last=Max("processed_at"),
+    )
+    applying = (span["last"] - span["first"]).total_seconds()
+    end_to_end = (span["last"] - span["first_stored"]).total_seconds()
+    times = [ms for _status, ms in answers]
+    result = {
+        "messages": args.messages,
+        "clients": args.clients,
+        "non_200": sum(1 for status, _ms in answers if status != 200),
+        "webhook_stored_per_s": round(args.messages / posted, 1),
+        "webhook_answer_p50_ms": round(percentile(times, 50), 1),
+        "webhook_answer_p99_ms": round(percentile(times, 99), 1),
+        "applied_per_s": round(args.messages / applying, 1) if applying else None,
+        "end_to_end_per_s": round(args.messages / end_to_end, 1),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
