@@ -4,6 +4,7 @@ The demo's e-mail inbox sends its replies here (Django's SMTP backend, no TLS, n
 so nothing leaves the machine; `Sandbox.mail()` and `GET /_control/mail` show what came.
 """
 
+import logging
 import socket
 import threading
 import time
@@ -46,6 +47,8 @@ class MailServer:
         self._changed = threading.Condition()
 
     def start(self):
+        # aiosmtpd logs every connection at INFO; the sandbox keeps quiet unless asked.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         if not self.port:
             self.port = free_port(self.host)
         self._controller = Controller(_KeepingHandler(self), hostname=self.host, port=self.port)
