@@ -21,7 +21,8 @@ demo: migrate
 	$(PY) manage.py load_demo_data
 
 ## Create .venv, install, migrate, collect static files, load the demo data and start
-## everything (daphne; plus a Celery worker and beat when REDIS_URL is set).
+## everything (daphne and the provider sandbox every channel talks to; plus a Celery
+## worker and beat when REDIS_URL is set).
 run: demo
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py serve

@@ -1,8 +1,18 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from inbox.models import InboundEvent, InboundEventStatus, Inbox, Team, User
+from inbox.models import InboundEvent, InboundEventStatus, Inbox, InboxKind, Team, User
+from inbox.providers import adapter_for
+from inbox.providers.base import OutcomeUnknown, PermanentSendError, RetryableSendError
+
+# The webhook fields to subscribe to in Meta's app dashboard, per kind.
+META_WEBHOOK_FIELDS = {
+    InboxKind.WHATSAPP: "messages",
+    InboxKind.MESSENGER: "messages, message_echoes, message_deliveries, message_reads",
+    InboxKind.INSTAGRAM: "messages, messaging_seen",
+}
 
 
 @admin.register(User)
@@ -51,10 +61,19 @@ class InboxAdmin(admin.ModelAdmin):
     list_filter = ["kind", "is_active"]
     readonly_fields = ["public_token", "webhook_url", "current_secrets"]
     filter_horizontal = ["members"]
+    actions = ["register_webhook"]
 
     @admin.display(description=_("Current secrets"))
     def current_secrets(self, inbox):
         return ", ".join(f"{key}: {value}" for key, value in inbox.masked_secrets().items()) or "—"
+
+    @admin.action(description=_("Register the webhook with the provider"))
+    def register_webhook(self, request, queryset):
+        """Telegram is told over its API; Meta's and Twilio's consoles are filled in by hand,
+        so for those the admin gets what to paste there."""
+        for inbox in queryset.order_by("name"):
+            level, text = register_webhook(inbox)
+            self.message_user(request, text, level)
 
 
 @admin.register(InboundEvent)
@@ -100,3 +119,42 @@ class InboundEventAdmin(admin.ModelAdmin):
         for event_id in ids:
             enqueue_processing(event_id)
         self.message_user(request, _("%(count)s deliveries queued again.") % {"count": len(ids)})
+
+
+def register_webhook(inbox):
+    """Have the provider post to `inbox.webhook_url`, or say how: (message level, text)."""
+    config, secrets = inbox.provider_config or {}, inbox.provider_secrets or {}
+    values = {"inbox": inbox.name, "url": inbox.webhook_url}
+    if inbox.kind == InboxKind.TELEGRAM:
+        if config.get("mode", "webhook") != "webhook":
+            return messages.WARNING, gettext(
+                "%(inbox)s is in polling mode: Switchboard fetches its updates itself. "
+                "Set its mode to “webhook” first."
+            ) % values
+        if not secrets.get("secret_token"):
+            return messages.ERROR, gettext(
+                "%(inbox)s has no secret token: add one to its secrets first."
+            ) % values
+        try:
+            adapter_for(inbox).set_webhook(inbox.webhook_url)
+        except (PermanentSendError, RetryableSendError, OutcomeUnknown) as error:
+            text = gettext("%(inbox)s: Telegram did not take the webhook: %(error)s")
+            return messages.ERROR, text % {**values, "error": error}
+        text = gettext("%(inbox)s: Telegram now posts updates to %(url)s.")
+        return messages.SUCCESS, text % values
+    if inbox.kind in META_WEBHOOK_FIELDS:
+        return messages.INFO, gettext(
+            "%(inbox)s: in the Meta app's webhook settings, enter the callback URL %(url)s "
+            "and the verify token %(token)s, and subscribe to %(fields)s."
+        ) % {
+            **values,
+            "token": secrets.get("verify_token", ""),
+            "fields": META_WEBHOOK_FIELDS[inbox.kind],
+        }
+    if inbox.kind in (InboxKind.TWILIO_SMS, InboxKind.TWILIO_WHATSAPP):
+        return messages.INFO, gettext(
+            "%(inbox)s: in the Twilio console, set the webhook for messages coming in to "
+            "%(number)s to %(url)s (HTTP POST). Status callbacks need nothing: every send "
+            "names that URL."
+        ) % {**values, "number": config.get("from_number", "")}
+    return messages.WARNING, gettext("%(inbox)s has no provider webhook to register.") % values

@@ -267,8 +267,11 @@ MESSENGER_GRAPH_URL = os.environ.get("MESSENGER_GRAPH_URL", "https://graph.faceb
 META_GRAPH_VERSION = os.environ.get("META_GRAPH_VERSION", "v21.0")
 TELEGRAM_API_URL = os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
 TWILIO_API_URL = os.environ.get("TWILIO_API_URL", "https://api.twilio.com").rstrip("/")
-# The provider sandbox (`manage.py sandbox`), where `manage.py simulate` hosts its media.
-SANDBOX_URL = os.environ.get("SANDBOX_URL", "http://127.0.0.1:8025").rstrip("/")
+# The provider sandbox (`manage.py sandbox`, started by `make run` on SANDBOX_PORT), where
+# `manage.py simulate` hosts its media.
+SANDBOX_URL = os.environ.get(
+    "SANDBOX_URL", f"http://127.0.0.1:{os.environ.get('SANDBOX_PORT', '8025')}"
+).rstrip("/")
 # Every provider call has explicit timeouts (seconds).
 PROVIDER_CONNECT_TIMEOUT = float(os.environ.get("PROVIDER_CONNECT_TIMEOUT", "5"))
 PROVIDER_READ_TIMEOUT = float(os.environ.get("PROVIDER_READ_TIMEOUT", "20"))

@@ -1,10 +1,29 @@
 """Switchboard's inboxes as sandbox accounts (Django side; the server itself needs none)."""
 
 import logging
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
+
+
+def settings_for_sandbox(sandbox_url, smtp_port=None):
+    """The environment that points every channel of Switchboard at a running sandbox:
+    the providers' base URLs and, with `smtp_port`, outgoing mail to its SMTP server."""
+    sandbox_url = sandbox_url.rstrip("/")
+    values = {
+        "WHATSAPP_GRAPH_URL": f"{sandbox_url}/graph",
+        "MESSENGER_GRAPH_URL": f"{sandbox_url}/graph",
+        "TELEGRAM_API_URL": f"{sandbox_url}/telegram",
+        "TWILIO_API_URL": f"{sandbox_url}/twilio",
+        "SANDBOX_URL": sandbox_url,
+    }
+    if smtp_port:
+        values["EMAIL_HOST"] = urlsplit(sandbox_url).hostname
+        values["EMAIL_PORT"] = str(smtp_port)
+        values["EMAIL_USE_TLS"] = "0"
+    return values
 
 
 def webhook_url(inbox):

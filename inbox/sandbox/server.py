@@ -3,7 +3,9 @@
 Paths: `/graph/v<N>.<M>/…` (WhatsApp Cloud API and the Messenger/Instagram Send API),
 `/telegram/bot<token>/<method>` and `/telegram/file/bot<token>/<path>` (Bot API),
 `/twilio/2010-04-01/Accounts/<sid>/Messages.json` (Twilio), `/_media/<id>` (files hosted
-for customers) and `/_control/…` (accounts, faults, request log, media, reset).
+for customers) and `/_control/…` (accounts, faults, request log, media, mail, reset).
+With `smtp_port` it also runs an SMTP server that keeps every message it is sent
+(`mail()`, `GET /_control/mail`): where the demo's e-mail inbox sends its replies.
 """
 
 import base64
@@ -127,13 +129,18 @@ class Fault:
 class Sandbox:
     """Local stand-ins for WhatsApp, Messenger/Instagram, Telegram and Twilio on one port."""
 
-    def __init__(self, host="127.0.0.1", port=0, *, receipt_delay=0.0, media_url_ttl=300):
+    def __init__(
+        self, host="127.0.0.1", port=0, *, receipt_delay=0.0, media_url_ttl=300, smtp_port=None
+    ):
         from .graph import MessengerService, WhatsAppService
+        from .smtp import MailServer
         from .telegram import TelegramService
         from .twilio import TwilioService
 
         self.host = host
         self.port = port
+        # None: no mail server; 0: one on a free port (`smtp_port` says which, once started).
+        self.smtp = None if smtp_port is None else MailServer(host, smtp_port)
         # Seconds between two receipts the sandbox posts back (sent, delivered, read).
         self.receipt_delay = receipt_delay
         # How long a WhatsApp media download URL stays valid.
@@ -164,7 +171,14 @@ class Sandbox:
 
     def start(self):
         self._stopping.clear()
-        self._server = _Server((self.host, self.port), _Handler)
+        if self.smtp is not None:
+            self.smtp.start()
+        try:
+            self._server = _Server((self.host, self.port), _Handler)
+        except OSError:
+            if self.smtp is not None:
+                self.smtp.stop()
+            raise
         self._server.sandbox = self
         self.port = self._server.server_address[1]
         self._http = httpx.Client(timeout=httpx.Timeout(10.0), follow_redirects=False)
@@ -197,6 +211,8 @@ class Sandbox:
         if self._http is not None:
             self._http.close()
             self._http = None
+        if self.smtp is not None:
+            self.smtp.stop()
 
     def __enter__(self):
         return self.start()
@@ -207,6 +223,22 @@ class Sandbox:
     @property
     def url(self):
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def smtp_port(self):
+        return self.smtp.port if self.smtp is not None else None
+
+    # -- mail ------------------------------------------------------------------------------
+
+    def mail(self, to=None):
+        """Mail the SMTP server received, oldest first: dicts with `mail_from`, `rcpt_tos`,
+        `subject`, `message_id`, `received_at` and `content` (the raw RFC 822 bytes)."""
+        return self.smtp.mail(to) if self.smtp is not None else []
+
+    def wait_for_mail(self, count, to=None, timeout=5):
+        if self.smtp is None:
+            raise RuntimeError("This sandbox runs no SMTP server (start it with smtp_port).")
+        return self.smtp.wait_for_mail(count, to=to, timeout=timeout)
 
     # -- clock -----------------------------------------------------------------------------
 
@@ -415,13 +447,16 @@ class Sandbox:
                 self._changed.wait(left)
 
     def reset(self, accounts=False):
-        """Forget faults, held requests, the request and callback logs (and accounts)."""
+        """Forget faults, held requests, the request and callback logs, received mail (and
+        accounts)."""
         self.release()
         with self._lock:
             self._faults.clear()
             self._requests.clear()
             self._callbacks.clear()
             self._clock_offset = 0.0
+            if self.smtp is not None:
+                self.smtp.clear()
             if accounts:
                 self._media.clear()
                 for service in (self.whatsapp, self.messenger, self.telegram, self.twilio):
@@ -634,6 +669,11 @@ class Sandbox:
             return json_response(201, {"ok": True})
         if action == "customer_writes" and method == "POST":
             return self._control_customer_writes(data)
+        if action == "mail" and method == "GET":
+            records = self.mail(request.first("to"))
+            for r in records:
+                r["content"] = r["content"].decode("utf-8", "replace")
+            return json_response(200, records)
         return json_response(404, {"error": f"no control action {method} {action}"})
 
     def _control_media(self, request, data):

@@ -4,15 +4,25 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
+from email import policy
+from email.parser import BytesParser
 from io import StringIO
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
 
-from inbox.models import Inbox, InboxKind
+from conversations.models import Message
+from inbox.celery import app as celery_app
+from inbox.models import InboundEvent, InboundEventStatus, Inbox, InboxKind
 from inbox.sandbox.inboxes import register_active_inboxes
+from tests.conftest import database_url_for_tests
 
 pytestmark = pytest.mark.django_db
 
@@ -164,3 +174,106 @@ def test_the_sandbox_registers_active_inboxes_with_their_credentials(
     assert bot["webhook_url"] == f"{app.url}/webhooks/telegram/{telegram_inbox.public_token}/"
     response = sandbox.twilio_customer_writes("AC" + "c" * 32, "+16505551234", "+15005550006", "hi")
     assert response.request.url == f"{app.url}/webhooks/twilio_sms/{twilio_inbox.public_token}/"
+
+
+@pytest.fixture
+def email_inbox(db, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return Inbox.objects.create(
+        name="E-mail",
+        kind=InboxKind.EMAIL,
+        provider_config={"address": "support@switchboard.localhost"},
+    )
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def test_simulate_email_delivers_an_rfc822_message_the_way_fetched_mail_arrives(
+    email_inbox, tmp_path, django_capture_on_commit_callbacks
+):
+    picture = tmp_path / "torn-bag.png"
+    picture.write_bytes(PNG)
+    out = StringIO()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command(
+            "simulate",
+            "email",
+            "E-mail",
+            "One bag arrived torn",
+            "--from",
+            "emma.clarke@example.net",
+            "--name",
+            "Emma Clarke",
+            "--image",
+            str(picture),
+            stdout=out,
+        )
+
+    [event] = InboundEvent.objects.filter(inbox=email_inbox)
+    assert event.content_type == "message/rfc822"
+    assert event.status == InboundEventStatus.PROCESSED
+    raw = BytesParser(policy=policy.default).parsebytes(bytes(event.body))
+    assert raw["From"] == "Emma Clarke <emma.clarke@example.net>"
+    assert raw["To"] == "support@switchboard.localhost"
+    [message] = Message.objects.filter(inbox=email_inbox)
+    assert message.body.strip() == "One bag arrived torn"
+    assert message.conversation.contact_identity.external_id == "emma.clarke@example.net"
+    assert message.content_attributes["subject"] == "One bag arrived torn"
+    [attachment] = message.attachments.all()
+    assert attachment.original_name == "torn-bag.png"
+    assert attachment.file.read() == PNG
+    assert "Delivered" in out.getvalue()
+
+
+def test_simulate_email_applies_the_delivery_itself_when_tasks_run_in_process(email_inbox):
+    # Inside a transaction nothing runs on commit: the command must not rely on it.
+    call_command("simulate", "email", "E-mail", "Is the Guji in stock?", stdout=StringIO())
+
+    [event] = InboundEvent.objects.filter(inbox=email_inbox)
+    assert event.status == InboundEventStatus.PROCESSED
+    assert Message.objects.get(inbox=email_inbox).body.strip() == "Is the Guji in stock?"
+
+
+def test_simulate_email_leaves_the_delivery_to_the_worker_when_there_is_one(email_inbox):
+    celery_app.conf.task_always_eager = False
+    out = StringIO()
+
+    call_command("simulate", "email", "E-mail", "Hola", stdout=out)
+
+    [event] = InboundEvent.objects.filter(inbox=email_inbox)
+    assert event.status == InboundEventStatus.PENDING
+    assert not Message.objects.filter(inbox=email_inbox).exists()
+    assert "the worker applies it" in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulate_email_run_as_its_own_process_writes_into_the_apps_database(email_inbox, tmp_path):
+    """As a user runs it next to `make run` (embedded: no Redis, tasks in-process)."""
+    env = {
+        **os.environ,
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("REDIS_URL", None)
+    if connection.vendor == "sqlite":
+        env["SQLITE_PATH"] = connection.settings_dict["NAME"]
+        env.pop("DATABASE_URL", None)
+    else:
+        env["DATABASE_URL"] = database_url_for_tests()
+
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "simulate", "email", "E-mail", "Where is my order?"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    [message] = Message.objects.filter(inbox=email_inbox)
+    assert message.body.strip() == "Where is my order?"
+    assert message.conversation.last_message_id == message.pk

@@ -232,7 +232,11 @@ class Command(BaseCommand):
     _twilio_sms = _twilio_whatsapp = _twilio
 
     def _email(self, inbox, sender, name, text, image):
-        from inbox.inbound import accept_delivery
+        """Hand the mail over as the IMAP poller does: stored as an inbound event, then
+        applied by the task that applies every delivery."""
+        from inbox.celery import app as celery_app
+        from inbox.inbound import accept_delivery, apply_inbound_event
+        from inbox.models import InboundEventStatus
 
         message = EmailMessage()
         message["From"] = f"{name} <{sender}>" if name else sender
@@ -247,5 +251,19 @@ class Command(BaseCommand):
             message.add_attachment(
                 image.read_bytes(), maintype=main, subtype=sub, filename=image.name
             )
-        accept_delivery(inbox, body=message.as_bytes(), content_type="message/rfc822")
-        self.stdout.write(f"Delivered {message['Message-ID']} to {inbox.name}.")
+        accepted = accept_delivery(inbox, body=message.as_bytes(), content_type="message/rfc822")
+        if not celery_app.conf.task_always_eager:
+            self.stdout.write(
+                f"Stored {message['Message-ID']} for {inbox.name}; the worker applies it."
+            )
+            return
+        # Embedded mode runs tasks where they are enqueued: here. The enqueue on commit has
+        # normally applied it already (then this finds it processed and does nothing), but
+        # inside a transaction, or when the eager task swallowed an error, it has not.
+        event = apply_inbound_event(accepted.event.pk)
+        if event.status == InboundEventStatus.FAILED:
+            raise CommandError(f"The mail was stored but could not be applied: {event.error}")
+        self.stdout.write(
+            f"Delivered {message['Message-ID']} to {inbox.name}. (Embedded mode: it was "
+            "applied by this command, so open pages show it when they reload.)"
+        )
