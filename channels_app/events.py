@@ -10,7 +10,6 @@ when it reconnects (see `catch_up`).
 import logging
 from dataclasses import dataclass, field
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
@@ -18,6 +17,7 @@ from django.db.models import Q
 
 from channels_app import rendering
 from channels_app.groups import conversation_group, inbox_group, user_group, visitor_group
+from channels_app.layer_sender import send_to_groups
 from channels_app.models import LiveEvent
 
 logger = logging.getLogger(__name__)
@@ -111,8 +111,13 @@ def broadcast(event_id):
         return
     layer = get_channel_layer()
     try:
-        for frame in frames_for(event):
-            async_to_sync(layer.group_send)(frame.group, {"type": "live.event", "html": frame.html})
+        send_to_groups(
+            layer,
+            [
+                (frame.group, {"type": "live.event", "html": frame.html})
+                for frame in frames_for(event)
+            ],
+        )
     except Exception:
         logger.exception("Broadcasting live event %s failed; clients will catch up", event_id)
 

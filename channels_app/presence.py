@@ -8,11 +8,11 @@ presence is shown as it is now, and a reconnecting page reloads it with the page
 import json
 from datetime import timedelta
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
+from channels_app.layer_sender import send_to_groups
 from channels_app.models import AgentSocket
 from inbox.models import Availability, User
 
@@ -28,7 +28,7 @@ def _announce(user):
     frame = presence_frame(user)
     layer = get_channel_layer()
     transaction.on_commit(
-        lambda: async_to_sync(layer.group_send)(STAFF_GROUP, {"type": "live.event", "html": frame})
+        lambda: send_to_groups(layer, [(STAFF_GROUP, {"type": "live.event", "html": frame})])
     )
 
 
