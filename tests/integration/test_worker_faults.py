@@ -155,9 +155,9 @@ class KillableWorker:
 
     def forget(self):
         self.lose_waiting_tasks()
-        self.redis.delete(
-            f"{self.queue}:unacked", f"{self.queue}:unacked_index", f"_kombu.binding.{self.queue}"
-        )
+        self.redis.delete(f"{self.queue}:unacked", f"{self.queue}:unacked_index")
+        for key in self.redis.scan_iter(match=f"_kombu.binding*.{self.queue}"):
+            self.redis.delete(key)
 
 
 @pytest.fixture
