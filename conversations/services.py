@@ -469,6 +469,7 @@ def _send_not_taken(message_id, error):
     message = Message.objects.select_for_update().get(pk=message_id)
     message.send_attempts += 1
     if message.send_attempts >= settings.OUTBOUND_MAX_ATTEMPTS:
+        message.save(update_fields=["send_attempts"])
         _settle(
             message,
             DeliveryStatus.FAILED,
