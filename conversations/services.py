@@ -374,7 +374,7 @@ def deliver_outbound_message(message_id, *, claim=None):
                 DeliveryStatus.UNKNOWN,
                 error_message=_("Sending stopped midway; the message may not have been delivered."),
             )
-            return DeliveryOutcome(next_message_id=_next_queued_id(message))
+            return DeliveryOutcome(next_message_id=next_queued_id(message))
         if message.status != DeliveryStatus.QUEUED:
             return DeliveryOutcome()
         now = timezone.now()
@@ -408,7 +408,7 @@ def deliver_outbound_message(message_id, *, claim=None):
         )
     else:
         _record_sent(message_id, result, adapter)
-    return DeliveryOutcome(next_message_id=_next_queued_id(message))
+    return DeliveryOutcome(next_message_id=next_queued_id(message))
 
 
 def _earlier_unsent(message):
@@ -421,7 +421,7 @@ def _earlier_unsent(message):
     ).exists()
 
 
-def _next_queued_id(message):
+def next_queued_id(message):
     return (
         Message.objects.filter(
             conversation_id=message.conversation_id,
@@ -477,7 +477,7 @@ def _send_not_taken(message_id, error):
             error_message=_("Not sent after %(count)s tries: %(reason)s")
             % {"count": message.send_attempts, "reason": error.reason},
         )
-        return DeliveryOutcome(next_message_id=_next_queued_id(message))
+        return DeliveryOutcome(next_message_id=next_queued_id(message))
     backoff = settings.OUTBOUND_RETRY_BASE_DELAY * 2 ** (message.send_attempts - 1)
     delay = max(error.retry_after or 0, backoff * (0.5 + random.random()))
     delay = min(delay, settings.TASK_MAX_RETRY_DELAY)

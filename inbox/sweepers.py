@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from channels_app.events import publish
 from conversations.models import DeliveryStatus, Direction, Message
+from conversations.services import next_queued_id
 from inbox.models import InboundEvent, InboundEventStatus
 
 # A stored delivery not applied after this long is enqueued again.
@@ -74,4 +75,8 @@ def sweep_outbound_messages(now=None):
             message.save(update_fields=["status", "status_changed_at", "error_message"])
             publish("message.updated", message=message)
             stuck += 1
+            # Replies of the same conversation waited behind it: the next one goes now.
+            after = next_queued_id(message)
+            if after is not None:
+                transaction.on_commit(lambda after=after: deliver_message.delay(after))
     return {"requeued": len(requeue), "unknown": stuck}

@@ -24,11 +24,11 @@ def email_html(message):
     if not html:
         return ""
     cleaned = sanitize_email_html(html)
-    inline = {
-        attachment.provider_ref[4:].strip("<>"): reverse("conversations:attachment", args=[attachment.pk])
-        for attachment in message.attachments.all()
-        if attachment.provider_ref.startswith("cid:") and attachment.file
-    }
+    inline = {}
+    for attachment in message.attachments.all():
+        if attachment.provider_ref.startswith("cid:") and attachment.file:
+            content_id = attachment.provider_ref[4:].strip("<>")
+            inline[content_id] = reverse("conversations:attachment", args=[attachment.pk])
 
     def point_at_attachment(match):
         url = inline.get(match.group(1).strip("<>"))

@@ -24,8 +24,9 @@ def test_load_demo_data_creates_the_demo_workspace(db):
     load_demo_data()
 
     assert set(User.objects.values_list("email", flat=True)) == {u[0] for u in DEMO_USERS}
-    widget = Inbox.objects.get()
-    assert widget.kind == InboxKind.WEB_WIDGET
+    widget = Inbox.objects.get(kind=InboxKind.WEB_WIDGET)
+    # One inbox of every messaging kind, pointed at the provider sandbox.
+    assert sorted(Inbox.objects.values_list("kind", flat=True)) == sorted(InboxKind.values)
     assert Conversation.objects.filter(inbox=widget).count() == len(DEMO_CONVERSATIONS)
     assert Message.objects.count() == sum(len(c[4]) for c in DEMO_CONVERSATIONS)
 
@@ -39,12 +40,12 @@ def test_load_demo_data_twice_duplicates_nothing(db):
     assert counts() == first
 
 
-def test_the_demo_agent_works_the_widget_inbox_and_the_second_agent_none(db):
+def test_the_demo_agent_works_every_demo_inbox_and_the_second_agent_none(db):
     load_demo_data()
 
     ana = User.objects.get(email="agent@example.com")
     marco = User.objects.get(email="agent2@example.com")
-    assert list(Inbox.objects.visible_to(ana)) == list(Inbox.objects.filter(kind="web_widget"))
+    assert set(Inbox.objects.visible_to(ana)) == set(Inbox.objects.all())
     assert not Inbox.objects.visible_to(marco).exists()
     assert not Conversation.objects.visible_to(marco).exists()
 
