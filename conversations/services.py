@@ -886,6 +886,30 @@ def mark_conversation_read(user, conversation):
         Mention.objects.filter(user=user, message__conversation=conversation, is_read=False).update(
             is_read=True
         )
+        _tell_provider_read(conversation)
+
+
+def _tell_provider_read(conversation):
+    """On channels that show read ticks, tell the provider an agent read the customer's
+    latest message — once per message, whoever of the team opens it."""
+    from django.core.cache import cache
+
+    from inbox.providers import ADAPTERS
+
+    if not getattr(ADAPTERS.get(conversation.inbox.kind), "sends_read_marks", False):
+        return
+    latest = (
+        Message.objects.filter(
+            conversation=conversation, direction=Direction.INBOUND, external_id__isnull=False
+        )
+        .order_by("-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if latest and cache.add(f"provider-read:{latest}", 1, timeout=7 * 24 * 3600):
+        from inbox.tasks import mark_read_at_provider
+
+        transaction.on_commit(lambda: mark_read_at_provider.delay(latest))
 
 
 @dataclass

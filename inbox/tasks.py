@@ -80,3 +80,22 @@ def sync_message_templates():
     from inbox import templates
 
     return templates.sync_all()
+
+
+@shared_task(acks_late=True)
+def mark_read_at_provider(message_id):
+    """Show the customer their message was read (blue ticks). Best effort: a failure
+    changes nothing on our side."""
+    import logging
+
+    from conversations.models import Message
+    from inbox.providers import adapter_for
+    from inbox.providers.base import SendError
+
+    message = Message.objects.select_related("conversation__inbox").filter(pk=message_id).first()
+    if message is None:
+        return
+    try:
+        adapter_for(message.conversation.inbox).mark_read(message)
+    except SendError as error:
+        logging.getLogger(__name__).info("Read mark for %s not sent: %s", message_id, error)

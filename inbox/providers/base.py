@@ -147,6 +147,8 @@ class ProviderAdapter:
     human_agent_window_days = None
     # Channels where STOP/START keywords and recorded consent apply.
     requires_consent = False
+    # Channels that show the customer that an agent read their message (`mark_read`).
+    sends_read_marks = False
     # Seconds between two sends to the same chat, and sends per second overall.
     min_interval_per_chat = 0.0
     max_per_second = None

@@ -96,6 +96,7 @@ def _send_type(content_type):
 
 
 class WhatsAppAdapter(MetaAdapter):
+    sends_read_marks = True
     kind = "whatsapp"
     service_window_hours = 24
     # Meta's default throughput for one number.

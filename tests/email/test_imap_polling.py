@@ -184,3 +184,42 @@ def test_missing_folder_is_mailbox_unavailable(dovecot):
 
     with pytest.raises(MailboxUnavailable, match="mailbox"):
         poll_mailbox(inbox, {})
+
+
+@pytest.mark.django_db
+def test_the_periodic_poll_stores_new_mail_once_and_remembers_where_it_got_to(
+    mailbox, django_capture_on_commit_callbacks
+):
+    from conversations.models import Message
+    from inbox.models import MailboxState
+    from inbox.polling import poll_all_mailboxes
+
+    inbox = mailbox.inbox
+    inbox.save()
+    mailbox.deliver(1, 2)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert poll_all_mailboxes() == 2
+    mailbox.deliver(3)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert poll_all_mailboxes() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert poll_all_mailboxes() == 0
+
+    assert Message.objects.filter(inbox=inbox).count() == 3
+    state = MailboxState.objects.get(inbox=inbox)
+    assert state.cursor["last_uid"] == 3
+    assert state.error == ""
+
+
+@pytest.mark.django_db
+def test_a_mailbox_that_cannot_be_reached_keeps_its_error_for_the_admin(dovecot):
+    from inbox.models import MailboxState
+    from inbox.polling import poll_mailbox_of
+
+    inbox = email_inbox(dovecot, dovecot.new_user(), imap_port=9)
+    inbox.save()
+
+    assert poll_mailbox_of(inbox) == 0
+
+    assert MailboxState.objects.get(inbox=inbox).error
