@@ -168,3 +168,65 @@ def test_a_known_email_address_joins_the_known_contact(email_inbox, widget_inbox
 
     identity = ContactIdentity.objects.get(inbox=email_inbox)
     assert identity.contact_id == visitor.contact_id
+
+
+@pytest.fixture
+def messenger_inbox(agent):
+    inbox = Inbox.objects.create(
+        kind=InboxKind.MESSENGER,
+        name="Messenger",
+        provider_config={"page_id": "300000000000001"},
+        provider_secrets={"page_token": "t", "app_secret": "s", "verify_token": "v"},
+    )
+    inbox.members.add(agent)
+    return inbox
+
+
+def messenger_delivery(inbox, event):
+    import json
+
+    from inbox.sandbox.payloads import messaging_envelope
+
+    payload = messaging_envelope("page", "300000000000001", event)
+    body = json.dumps(payload, ensure_ascii=True).encode()
+    accepted = accept_delivery(inbox, body=body, content_type="application/json")
+    return apply_inbound_event(accepted.event.pk)
+
+
+def test_an_echo_of_a_message_sent_from_elsewhere_is_recorded_as_ours(messenger_inbox):
+    from inbox.sandbox.payloads import messaging_message_event
+
+    messenger_delivery(
+        messenger_inbox,
+        messaging_message_event("24930017001", "300000000000001", "Hi, I am writing first"),
+    )
+    echo = messaging_message_event(
+        "300000000000001", "24930017001", "Sent from the page's phone", echo={"app_id": 1}
+    )
+    messenger_delivery(messenger_inbox, echo)
+    messenger_delivery(messenger_inbox, echo)  # a repeated echo changes nothing
+
+    outbound = Message.objects.get(body="Sent from the page's phone")
+    assert (outbound.direction, outbound.status) == ("outbound", "sent")
+    assert outbound.conversation == Message.objects.get(body="Hi, I am writing first").conversation
+    assert Message.objects.count() == 2
+
+
+def test_an_echo_of_our_own_reply_is_not_recorded_again(messenger_inbox, agent):
+    from inbox.sandbox.payloads import messaging_message_event
+
+    messenger_delivery(
+        messenger_inbox, messaging_message_event("24930017001", "300000000000001", "Hello")
+    )
+    conversation = Conversation.objects.get()
+    ours = send_reply(agent, conversation, "Hello back")
+    Message.objects.filter(pk=ours.pk).update(external_id="m_ours", status="sent")
+
+    messenger_delivery(
+        messenger_inbox,
+        messaging_message_event(
+            "300000000000001", "24930017001", "Hello back", mid="m_ours", echo={"app_id": 1}
+        ),
+    )
+
+    assert Message.objects.filter(body="Hello back").count() == 1
