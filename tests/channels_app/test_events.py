@@ -389,3 +389,15 @@ def test_prune_live_events_deletes_only_old_rows(widget_inbox, visitor, settings
     assert prune_live_events() == 1
 
     assert set(LiveEvent.objects.values_list("pk", flat=True)) == {recent.pk, fresh.pk}
+
+
+def test_a_page_rendered_before_any_event_catches_up_on_every_event(agent, widget_inbox, visitor):
+    # The workspace was opened on an empty log (its last event id is 0); messages arrived
+    # before its socket connected: they are replayed, not answered with a reload.
+    services.record_inbound_message(widget_inbox, visitor, body="Before the socket")
+    event = LiveEvent.objects.latest("pk")
+
+    frames, complete = catch_up(agent_audience(agent, widget_inbox), 0)
+
+    assert complete is True
+    assert (event.pk, "list") in parts(frames)

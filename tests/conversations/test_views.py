@@ -507,3 +507,11 @@ def test_an_inbox_view_of_another_inbox_falls_back_to_mine(
 
     assert response.status_code == 200
     assert row_ids(response) == [mine[0].pk]
+
+
+def test_the_workspace_has_the_target_a_resync_replaces(agent_client, conversation):
+    # When a socket is too far behind, the server swaps this element: without it the
+    # page would never learn that it must reload its panes.
+    response = agent_client.get("/")
+
+    assert b'id="live-resync"' in response.content

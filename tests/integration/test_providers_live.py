@@ -63,10 +63,13 @@ class Channel:
         )
 
     def sends(self, sandbox):
+        """Our sends to the customer (WhatsApp read marks share the endpoint: not those)."""
         return [
             r
             for r in sandbox.requests(self.provider)
-            if r["method"] == "POST" and r["path"].endswith(self.send_path)
+            if r["method"] == "POST"
+            and r["path"].endswith(self.send_path)
+            and (r["json"] or {}).get("status") != "read"
         ]
 
     def sent_texts(self, sandbox):
