@@ -200,7 +200,7 @@ def test_a_reply_reaches_the_provider_and_is_marked_sent(kind, live_app, provide
     assert reply(live_app, conversation, f"Answer on {kind}").status_code == 200
 
     sent = Message.objects.get(body=f"Answer on {kind}")
-    wait_for(lambda: status_of(sent) in TAKEN, 20)
+    wait_for(lambda: status_of(sent) in TAKEN, 40)
     assert channel.sent_texts(providers) == [f"Answer on {kind}"]
     assert Message.objects.get(pk=sent.pk).external_id
 
@@ -306,7 +306,7 @@ def test_a_rate_limited_send_is_retried_and_sent_once(live_app, providers):
     reply(live_app, conversation, "After the limit")
 
     sent = Message.objects.get(body="After the limit")
-    wait_for(lambda: status_of(sent) in TAKEN, 20)
+    wait_for(lambda: status_of(sent) in TAKEN, 40)
     statuses = [r["status"] for r in channel.sends(providers)]
     assert statuses[0] == 429
     assert channel.sent_texts(providers) == ["After the limit"]
