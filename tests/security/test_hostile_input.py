@@ -52,8 +52,14 @@ CONFIGS = {
         {"page_id": "3003", "instagram_account_id": "4004"},
         {"page_token": SECRET, "app_secret": SECRET, "verify_token": SECRET},
     ),
-    "telegram": ({"bot_username": "acme_bot", "mode": "webhook"}, {"bot_token": "1:x", "secret_token": SECRET}),
-    "twilio_sms": ({"account_sid": "AC" + "1" * 32, "from_number": "+15005550006"}, {"auth_token": SECRET}),
+    "telegram": (
+        {"bot_username": "acme_bot", "mode": "webhook"},
+        {"bot_token": "1:x", "secret_token": SECRET},
+    ),
+    "twilio_sms": (
+        {"account_sid": "AC" + "1" * 32, "from_number": "+15005550006"},
+        {"auth_token": SECRET},
+    ),
     "twilio_whatsapp": (
         {"account_sid": "AC" + "1" * 32, "from_number": "whatsapp:+15005550006"},
         {"auth_token": SECRET},
@@ -82,8 +88,10 @@ FIELDS = [
 json_leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 json_value = st.recursive(
     json_leaf,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=8), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=8), inner, max_size=5)
+    ),
     max_leaves=20,
 )
 form_fields = [
@@ -175,8 +183,8 @@ class HostileWebhookDeliveries(TestCase):
         return f"/webhooks/{kind}/{self.inboxes[kind].public_token}/"
 
     def assert_nothing_stored(self):
-        self.assertEqual(InboundEvent.objects.count(), 0)
-        self.assertEqual(Message.objects.count(), 0)
+        assert InboundEvent.objects.count() == 0
+        assert Message.objects.count() == 0
 
     def deliver(self, kind, body, content_type, signing):
         path = self.path(kind)
@@ -195,18 +203,18 @@ class HostileWebhookDeliveries(TestCase):
     def check_hostile(self, kind, signing, body, content_type, must_fail):
         response = self.deliver(kind, body, content_type, signing)
         if signing != "signed":
-            self.assertEqual(response.status_code, 403, response.content)
+            assert response.status_code == 403, response.content
             self.assert_nothing_stored()
             return
-        self.assertEqual(response.status_code, 200, response.content)
+        assert response.status_code == 200, response.content
         event = InboundEvent.objects.get()
         event = apply_inbound_event(event.pk)
-        self.assertIn(event.status, (InboundEventStatus.PROCESSED, InboundEventStatus.FAILED))
+        assert event.status in (InboundEventStatus.PROCESSED, InboundEventStatus.FAILED)
         if event.status == InboundEventStatus.FAILED:
-            self.assertNotRegex(event.error, CRASH)
+            assert not re.search(CRASH, event.error)
         if must_fail:
-            self.assertEqual(event.status, InboundEventStatus.FAILED, event.error)
-            self.assertEqual(Message.objects.count(), 0)
+            assert event.status == InboundEventStatus.FAILED, event.error
+            assert Message.objects.count() == 0
 
     def hostile_property(kind):  # noqa: N805 - builds one test per provider kind
         shaped = misshapen_form if kind.startswith("twilio") else misshapen_json
@@ -249,11 +257,11 @@ class HostileWebhookDeliveries(TestCase):
             content_type = headers.pop("Content-Type")
             for _attempt in range(2):
                 response = post(path, body, content_type, headers)
-                self.assertEqual(response.status_code, 200, response.content)
+                assert response.status_code == 200, response.content
                 for event in InboundEvent.objects.all():
                     apply_inbound_event(event.pk)
-            self.assertEqual(InboundEvent.objects.count(), 1)
-            self.assertEqual(Message.objects.count(), 1)
+            assert InboundEvent.objects.count() == 1
+            assert Message.objects.count() == 1
 
         test.__name__ = f"test_a_replayed_{kind}_delivery_is_a_duplicate"
         return test
@@ -271,9 +279,9 @@ class HostileWebhookDeliveries(TestCase):
             path = self.path(kind)
             body, headers = genuine(kind, inbox, path, text=f"hi from {kind}")
             content_type = headers.pop("Content-Type")
-            self.assertEqual(post(path, body, content_type, headers).status_code, 200)
+            assert post(path, body, content_type, headers).status_code == 200
             apply_inbound_event(InboundEvent.objects.get(inbox=inbox).pk)
-            self.assertTrue(Message.objects.filter(inbox=inbox, body=f"hi from {kind}").exists())
+            assert Message.objects.filter(inbox=inbox, body=f"hi from {kind}").exists()
 
     def test_a_delivery_over_4_mib_is_refused_and_nothing_stored(self):
         limit = django_settings.WEBHOOK_MAX_BODY_BYTES
@@ -281,7 +289,7 @@ class HostileWebhookDeliveries(TestCase):
         for kind in self.inboxes:
             for signing in ("signed", "missing"):
                 response = self.deliver(kind, body, "application/json", signing)
-                self.assertEqual(response.status_code, 413, (kind, signing))
+                assert response.status_code == 413, (kind, signing)
                 self.assert_nothing_stored()
 
     def test_a_declared_length_over_4_mib_is_refused_before_reading(self):
@@ -294,7 +302,7 @@ class HostileWebhookDeliveries(TestCase):
             CONTENT_LENGTH=str(django_settings.WEBHOOK_MAX_BODY_BYTES + 1),
             HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=SECRET,
         )
-        self.assertEqual(response.status_code, 413)
+        assert response.status_code == 413
         self.assert_nothing_stored()
 
 
@@ -321,7 +329,7 @@ class HostileWidgetMessages(TestCase):
             json_value.map(lambda v: json.dumps(v).encode()),
             st.text(max_size=300).map(
                 lambda text: (
-                    "--xyz\r\nContent-Disposition: form-data; name=\"body\"\r\n\r\n" + text
+                    '--xyz\r\nContent-Disposition: form-data; name="body"\r\n\r\n' + text
                 ).encode()
             ),
         ),
@@ -346,13 +354,13 @@ class HostileWidgetMessages(TestCase):
             content_type=content_type,
             **headers,
         )
-        self.assertLess(response.status_code, 500)
+        assert response.status_code < 500
         if credentials == "origin":
-            self.assertEqual(response.status_code, 403)
+            assert response.status_code == 403
         elif credentials != "valid":
-            self.assertEqual(response.status_code, 401)
+            assert response.status_code == 401
         if response.status_code != 200:
-            self.assertEqual(Message.objects.count(), 0)
+            assert Message.objects.count() == 0
         else:
-            self.assertEqual(Message.objects.count(), 1)
-            self.assertTrue(Message.objects.get().body.strip())
+            assert Message.objects.count() == 1
+            assert Message.objects.get().body.strip()

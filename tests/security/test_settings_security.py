@@ -76,8 +76,10 @@ def test_failed_sign_ins_are_rate_limited(production):
 
 
 def test_session_and_csrf_cookies_are_secure_and_http_only_in_production(production):
-    assert production["session_secure"] and production["session_httponly"]
-    assert production["csrf_secure"] and production["csrf_httponly"]
+    assert production["session_secure"]
+    assert production["session_httponly"]
+    assert production["csrf_secure"]
+    assert production["csrf_httponly"]
     assert production["debug"] is False
 
 
