@@ -25,7 +25,7 @@ CLOSE_UNAUTHORISED = 4401
 def _parse(text_data):
     try:
         data = json.loads(text_data)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # RecursionError: nested too deep
         return {}
     return data if isinstance(data, dict) else {}
 

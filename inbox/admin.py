@@ -59,9 +59,14 @@ class InboxAdmin(admin.ModelAdmin):
     form = InboxAdminForm
     list_display = ["name", "kind", "is_active", "public_token"]
     list_filter = ["kind", "is_active"]
-    readonly_fields = ["public_token", "webhook_url", "current_secrets"]
+    readonly_fields = ["public_token", "webhook", "current_secrets"]
     filter_horizontal = ["members"]
     actions = ["register_webhook"]
+
+    @admin.display(description=_("Webhook URL"))
+    def webhook(self, inbox):
+        # A new inbox has no kind yet, so no URL: the add form must still open.
+        return inbox.webhook_url if inbox.pk else "—"
 
     @admin.display(description=_("Current secrets"))
     def current_secrets(self, inbox):

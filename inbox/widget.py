@@ -149,7 +149,7 @@ def create_session(request, inbox_token):
         return error(_("Requests must come from the Switchboard widget."), 403)
     try:
         data = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         return error(_("The request could not be read."), 400)
     if not isinstance(data, dict):
         return error(_("The request could not be read."), 400)

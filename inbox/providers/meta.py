@@ -36,7 +36,7 @@ def load_json_object(body):
     """The delivery's JSON object, or PayloadInvalid saying why it is not one."""
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise PayloadInvalid(f"The delivery is not valid JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise PayloadInvalid("The delivery is JSON but not an object.")

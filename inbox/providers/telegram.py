@@ -70,7 +70,7 @@ class TelegramAdapter(ProviderAdapter):
     def delivery_key(self, body, content_type):
         try:
             update = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             update = None
         update_id = update.get("update_id") if isinstance(update, dict) else None
         if _is_int(update_id):
@@ -80,7 +80,7 @@ class TelegramAdapter(ProviderAdapter):
     def parse(self, body, content_type):
         try:
             update = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise PayloadInvalid(f"The Telegram update is not JSON: {exc}") from exc
         if not isinstance(update, dict) or not _is_int(update.get("update_id")):
             raise PayloadInvalid("The Telegram update has no update_id.")
