@@ -37,6 +37,7 @@ from tests.conftest import database_url_for_tests, sandbox_settings
 from tests.integration.test_live_app import signed_in_client, wait_for
 from tests.killable_worker import VISIBILITY_TIMEOUT, KillableWorker
 from tests.live_app import ROOT
+from tests.sandbox_sends import hold_the_next_send, sends, taken, taken_in_order
 
 pytestmark = pytest.mark.integration
 
@@ -111,29 +112,6 @@ def telegram_conversation(sandbox, chat_id, text):
 def agent_replies(conversation, text):
     agent = User.objects.get(email="agent@example.com")
     return services.send_reply(agent, conversation, text)
-
-
-def hold_the_next_send(sandbox):
-    sandbox.queue_fault("telegram", "hold", path="/sendMessage$", count=1)
-
-
-def sends(sandbox, text=None):
-    """Our requests to send a message (with this text), in order."""
-    return [
-        r
-        for r in sandbox.requests("telegram")
-        if r["path"].endswith("/sendMessage")
-        and text in (None, (r["json"] or r["form"]).get("text"))
-    ]
-
-
-def taken(sandbox, text):
-    """How many times the provider took a message with this text."""
-    return sum(1 for r in sends(sandbox, text) if r["status"] == 200)
-
-
-def taken_in_order(sandbox):
-    return [(r["json"] or r["form"]).get("text") for r in sends(sandbox) if r["status"] == 200]
 
 
 def current(message):

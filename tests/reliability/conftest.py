@@ -79,14 +79,20 @@ def stack_env():
 
 
 @pytest.fixture
-def stack(postgres_cluster, sandbox, tmp_path, stack_env):
+def worker_options():
+    """Options the stack's Celery worker is started with (override in the test module)."""
+    return ()
+
+
+@pytest.fixture
+def stack(postgres_cluster, sandbox, tmp_path, stack_env, worker_options):
     """A fresh database and the whole app on it; the demo inboxes on the sandbox."""
     if not postgres_cluster.is_up():
         postgres_cluster.start()
     database = postgres_cluster.create_database(template=TEMPLATE)
     stack = Stack(postgres_cluster, database, sandbox, tmp_path, extra_env=stack_env)
     try:
-        stack.start()
+        stack.start(worker_options)
         stack.workspace = stack.control("workspace")
         for provider, fields in stack.workspace["accounts"]:
             sandbox.add_account(provider, **fields)

@@ -49,9 +49,8 @@ def inbound(prefix):
 
 def inbound_events():
     """Stored provider deliveries by status (pending, processed, failed) and in all."""
-    counts = dict(
-        InboundEvent.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n")
-    )
+    by_status = InboundEvent.objects.values("status").annotate(n=Count("pk"))
+    counts = {row["status"]: row["n"] for row in by_status}
     counts["total"] = sum(counts.values())
     return counts
 

@@ -32,10 +32,12 @@ from tests.live_app import ROOT, free_port, wait_until
 
 def postgres_bin():
     """The newest PostgreSQL server binaries installed, or None."""
-    found = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
-    )
+
+    def version(path):
+        name = Path(path).parent.parent.name
+        return int(name) if name.isdigit() else 0
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=version)
     if found:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
@@ -278,12 +280,11 @@ class Stack:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def start(self, worker=True):
+    def start(self, worker_options=()):
         self.redis.start()
         self.start_web()
         self.control = Control(self.env, self.logs)
-        if worker:
-            self.worker.start()
+        self.worker.start(*worker_options)
         return self
 
     def start_web(self):
@@ -320,13 +321,14 @@ class Stack:
     def stop(self):
         if self.control is not None:
             self.control.stop()
-        self.worker.stop()
+        # The test is over: nothing needs a graceful shutdown.
+        self.worker.kill()
         if self.web is not None and self.web.poll() is None:
             self.web.terminate()
             try:
-                self.web.wait(10)
+                self.web.wait(3)
             except subprocess.TimeoutExpired:
-                self.web.kill()
+                os.killpg(self.web.pid, signal.SIGKILL)
                 self.web.wait(5)
         self.redis.kill()
 
