@@ -61,3 +61,31 @@ def lost_and_duplicated(expected, stored):
 
 def bodies(messages):
     return [m["body"] for m in messages]
+
+
+def telegram_conversation(stack, sandbox, chat_id, text):
+    """A Telegram customer writes to the demo bot through the webhook: the conversation."""
+    sandbox.telegram_customer_writes(stack.workspace["telegram"]["bot_token"], chat_id, text)
+    [message] = stack.wait_for("inbound", prefix=text)
+    return message["conversation"]
+
+
+def whatsapp_conversation(stack, sandbox, customer, text):
+    """A WhatsApp customer writes in through the webhook: the conversation."""
+    sandbox.whatsapp_customer_writes(stack.workspace["whatsapp"]["phone_number_id"], customer, text)
+    [message] = stack.wait_for("inbound", prefix=text)
+    return message["conversation"]
+
+
+def outbound_lost_and_duplicated(replies, times_taken):
+    """Count over replies (dicts from the `outbound` op): lost when left queued or sending
+    with nobody to finish it, or shown as taken although the provider never took it;
+    duplicated when the provider took it more than once."""
+    lost = duplicated = 0
+    for reply in replies:
+        times = times_taken(reply["body"])
+        if reply["status"] in ("queued", "sending") or (reply["status"] in TAKEN and not times):
+            lost += 1
+        if times > 1:
+            duplicated += 1
+    return {"lost": lost, "duplicated": duplicated}

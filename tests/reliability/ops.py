@@ -91,3 +91,8 @@ def outbound(ids):
 
 def last_event_id():
     return LiveEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def failed_events():
+    """The errors of deliveries that could not be applied."""
+    return list(InboundEvent.objects.filter(status="failed").values_list("error", flat=True))
