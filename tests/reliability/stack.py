@@ -318,6 +318,13 @@ class Stack:
             sys.stderr.write((self.logs / "web.log").read_text(errors="replace")[-4000:])
             raise
 
+    def restart_web(self):
+        """SIGKILL daphne (every socket drops, nothing is said to the clients) and start it
+        again on the same port."""
+        os.killpg(self.web.pid, signal.SIGKILL)
+        self.web.wait(10)
+        self.start_web()
+
     def stop(self):
         if self.control is not None:
             self.control.stop()
