@@ -9,7 +9,7 @@ stored again is the same row, and a message the provider repeats is stored once.
 import logging
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -68,7 +68,8 @@ def apply_inbound_event(event_id):
     """Parse a stored delivery and apply it. Returns the event, processed or failed.
 
     A delivery that cannot be parsed stays as a failed event with its error, visible in
-    the admin and re-processable (set it back to pending) after a fix.
+    the admin and re-processable (set it back to pending) after a fix. When the database
+    is unavailable the event stays pending (returns None): the sweeper enqueues it again.
     """
     try:
         with transaction.atomic():
@@ -95,6 +96,12 @@ def apply_inbound_event(event_id):
             event.error = ""
             event.save(update_fields=["status", "processed_at", "error", "attempts"])
             return event
+    except (OperationalError, InterfaceError):
+        # The database went away mid-way: nothing was applied (the transaction is gone), and
+        # the delivery is fine. It stays pending; the sweeper enqueues it again. Marking it
+        # failed would leave the customer's message unapplied for good.
+        logger.warning("Inbound event %s not applied: database unavailable; will retry", event_id)
+        return None
     except Exception as error:
         logger.exception("Inbound event %s could not be applied", event_id)
         with transaction.atomic():

@@ -19,15 +19,11 @@ duplicated (the provider got it more than once).
 
 import contextlib
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from datetime import timedelta
 
 import pytest
-import redis
 from django.utils import timezone
 
 from conversations import services
@@ -39,125 +35,13 @@ from inbox.models import InboundEvent, InboundEventStatus, Inbox, InboxKind, Use
 from inbox.sandbox.inboxes import register_active_inboxes
 from tests.conftest import database_url_for_tests, sandbox_settings
 from tests.integration.test_live_app import signed_in_client, wait_for
+from tests.killable_worker import VISIBILITY_TIMEOUT, KillableWorker
 from tests.live_app import ROOT
+from tests.sandbox_sends import hold_the_next_send, sends, taken, taken_in_order
 
 pytestmark = pytest.mark.integration
 
-VISIBILITY_TIMEOUT = 3
 TAKEN = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.READ)
-# kombu's Redis transport keeps a queue's messages of priority 3, 6 and 9 in lists of
-# their own, named with this separator.
-PRIORITY_SEPARATOR = "\x06\x16"
-
-
-class KillableWorker:
-    """One Celery worker process in its own process group, to start, SIGKILL and start
-    again. Its queue and its record of unacknowledged tasks are read straight from Redis."""
-
-    def __init__(self, env, logs, queue):
-        self.env = env
-        self.logs = logs
-        self.queue = queue
-        self.process = None
-        self.log = None
-        self.starts = 0
-        self.killed_at = None
-        self.redis = redis.Redis.from_url(env["REDIS_URL"])
-
-    def start(self, *options):
-        assert self.process is None, "the worker is already running"
-        self.starts += 1
-        self.log = self.logs / f"worker-{self.starts}.log"
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tests.killable_worker_app",
-            "worker",
-            "--loglevel=INFO",
-            "--concurrency=1",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-Q",
-            self.queue,
-            "-n",
-            f"{self.queue}-{self.starts}@%h",
-            *options,
-        ]
-        self.process = subprocess.Popen(  # noqa: S603
-            command,
-            cwd=ROOT,
-            env=self.env,
-            stdout=open(self.log, "wb"),  # noqa: SIM115 - lives as long as the process
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 40
-        while b"ready." not in self.log.read_bytes():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                output = self.log.read_text(errors="replace")[-4000:]
-                self._end(signal.SIGKILL)
-                raise RuntimeError(f"the worker did not start:\n{output}")
-            time.sleep(0.1)
-
-    def kill(self):
-        """SIGKILL the worker and its pool: nothing is acknowledged, nothing cleaned up."""
-        self._end(signal.SIGKILL)
-        self.killed_at = time.monotonic()
-
-    def start_after_the_visibility_timeout(self, *options):
-        """Start again once Redis considers the dead worker's tasks abandoned."""
-        left = self.killed_at + VISIBILITY_TIMEOUT + 1 - time.monotonic()
-        if left > 0:
-            time.sleep(left)
-        self.start(*options)
-
-    def stop(self):
-        if self.process is None:
-            return
-        self.process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(15)
-        self._end(signal.SIGKILL)
-
-    def _end(self, sig):
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, sig)
-        self.process.wait(10)
-        self.process = None
-
-    # -- what Redis holds for this worker ------------------------------------------------------
-
-    def _queue_keys(self):
-        return [self.queue] + [f"{self.queue}{PRIORITY_SEPARATOR}{p}" for p in (3, 6, 9)]
-
-    def waiting(self):
-        """Tasks in the queue that no worker has taken."""
-        return sum(self.redis.llen(key) for key in self._queue_keys())
-
-    def unacknowledged(self):
-        """Tasks a worker took and has not acknowledged (running, or reserved for later)."""
-        return self.redis.hlen(f"{self.queue}:unacked")
-
-    def idle(self):
-        return self.waiting() == 0 and self.unacknowledged() == 0
-
-    def lose_waiting_tasks(self):
-        self.redis.delete(*self._queue_keys())
-
-    def finished(self, task_id):
-        """The running worker has finished the task with this id."""
-        return f"deliver_message[{task_id}] succeeded".encode() in self.log.read_bytes()
-
-    def forget(self):
-        self.lose_waiting_tasks()
-        self.redis.delete(f"{self.queue}:unacked", f"{self.queue}:unacked_index")
-        for key in self.redis.scan_iter(match=f"_kombu.binding*.{self.queue}"):
-            self.redis.delete(key)
 
 
 @pytest.fixture
@@ -228,29 +112,6 @@ def telegram_conversation(sandbox, chat_id, text):
 def agent_replies(conversation, text):
     agent = User.objects.get(email="agent@example.com")
     return services.send_reply(agent, conversation, text)
-
-
-def hold_the_next_send(sandbox):
-    sandbox.queue_fault("telegram", "hold", path="/sendMessage$", count=1)
-
-
-def sends(sandbox, text=None):
-    """Our requests to send a message (with this text), in order."""
-    return [
-        r
-        for r in sandbox.requests("telegram")
-        if r["path"].endswith("/sendMessage")
-        and text in (None, (r["json"] or r["form"]).get("text"))
-    ]
-
-
-def taken(sandbox, text):
-    """How many times the provider took a message with this text."""
-    return sum(1 for r in sends(sandbox, text) if r["status"] == 200)
-
-
-def taken_in_order(sandbox):
-    return [(r["json"] or r["form"]).get("text") for r in sends(sandbox) if r["status"] == 200]
 
 
 def current(message):
