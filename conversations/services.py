@@ -965,8 +965,13 @@ def fetch_provider_media(attachment_id):
     )
     try:
         fetched = adapter.fetch_media(media)
-    except (PermanentSendError, OutcomeUnknown) as error:
+    except PermanentSendError as error:
         return give_up_media(attachment_id, error.reason)
+    except OutcomeUnknown as error:
+        # A download changes nothing at the provider: unlike a send, it is safe to repeat.
+        raise RetryableSendError(
+            _("The provider did not answer in time."), code=error.code
+        ) from error
     with transaction.atomic():
         attachment = Attachment.objects.select_for_update().get(pk=attachment_id)
         attachments.save_fetched_file(
