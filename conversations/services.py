@@ -361,7 +361,9 @@ def deliver_outbound_message(message_id, *, claim=None):
     claim = claim or uuid.uuid4().hex
     with transaction.atomic():
         message = (
-            Message.objects.select_for_update()
+            # Only the message: locking its inbox too would make every worker's send wait
+            # on (and deadlock with) inbound processing of the same inbox.
+            Message.objects.select_for_update(of=("self",))
             .select_related("conversation__inbox", "conversation__contact_identity")
             .filter(pk=message_id)
             .first()
