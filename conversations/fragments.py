@@ -100,7 +100,11 @@ def reply_window_context(conversation):
     templates = []
     if conversation.inbox.kind == "whatsapp" and window.allows_templates:
         templates = [
-            {"template": t, "fields": range(1, t.parameter_count + 1)}
+            # Each field is named by the placeholder it fills, as the preview shows it.
+            {
+                "template": t,
+                "fields": ["{{" + str(n) + "}}" for n in range(1, t.parameter_count + 1)],
+            }
             for t in approved_templates(conversation.inbox)
         ]
     return {"window": window, "templates": templates}

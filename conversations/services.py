@@ -361,7 +361,9 @@ def deliver_outbound_message(message_id, *, claim=None):
     claim = claim or uuid.uuid4().hex
     with transaction.atomic():
         message = (
-            Message.objects.select_for_update()
+            # Only the message: locking its inbox too would make every worker's send wait
+            # on (and deadlock with) inbound processing of the same inbox.
+            Message.objects.select_for_update(of=("self",))
             .select_related("conversation__inbox", "conversation__contact_identity")
             .filter(pk=message_id)
             .first()
@@ -990,8 +992,13 @@ def fetch_provider_media(attachment_id):
     )
     try:
         fetched = adapter.fetch_media(media)
-    except (PermanentSendError, OutcomeUnknown) as error:
+    except PermanentSendError as error:
         return give_up_media(attachment_id, error.reason)
+    except OutcomeUnknown as error:
+        # A download changes nothing at the provider: unlike a send, it is safe to repeat.
+        raise RetryableSendError(
+            _("The provider did not answer in time."), code=error.code
+        ) from error
     with transaction.atomic():
         attachment = Attachment.objects.select_for_update().get(pk=attachment_id)
         attachments.save_fetched_file(

@@ -74,7 +74,8 @@ def apply_inbound_event(event_id):
     try:
         with transaction.atomic():
             event = (
-                InboundEvent.objects.select_for_update()
+                # Only the event: the inbox row stays free for sends and other deliveries.
+                InboundEvent.objects.select_for_update(of=("self",))
                 .select_related("inbox")
                 .filter(pk=event_id)
                 .first()
