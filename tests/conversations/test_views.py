@@ -515,3 +515,9 @@ def test_the_workspace_has_the_target_a_resync_replaces(agent_client, conversati
     response = agent_client.get("/")
 
     assert b'id="live-resync"' in response.content
+
+
+def test_each_row_shows_the_icon_of_its_channel(agent_client, conversation):
+    response = agent_client.get("/")
+
+    assert b"channel-icon-web_widget" in response.content
