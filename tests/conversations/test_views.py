@@ -518,6 +518,6 @@ def test_the_workspace_has_the_target_a_resync_replaces(agent_client, conversati
 
 
 def test_each_row_shows_the_icon_of_its_channel(agent_client, conversation):
-    response = agent_client.get("/")
+    response = agent_client.get("/?view=all")
 
     assert b"channel-icon-web_widget" in response.content
