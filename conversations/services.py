@@ -149,21 +149,17 @@ def record_inbound_message(
         conversation = _start_conversation(inbox, identity, now)
     else:
         conversation = _open_conversation_for(inbox, identity, now)
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                conversation=conversation,
-                inbox=inbox,
-                direction=Direction.INBOUND,
-                kind=MessageKind.TEXT,
-                author_type=AuthorType.CONTACT,
-                body=body,
-                content_attributes=content_attributes or {},
-                external_id=external_id or None,
-                provider_timestamp=provider_timestamp,
-                created_at=now,
-            )
-    except IntegrityError:
+    message = _create_once(
+        conversation,
+        direction=Direction.INBOUND,
+        author_type=AuthorType.CONTACT,
+        body=body,
+        content_attributes=content_attributes or {},
+        external_id=external_id or None,
+        provider_timestamp=provider_timestamp,
+        created_at=now,
+    )
+    if message is None:
         return InboundResult(Message.objects.get(inbox=inbox, external_id=external_id), False)
     attachments.store(message, checked_files)
     fetches = attachments.store_provider_media(message, pending_media)
@@ -191,6 +187,21 @@ def record_inbound_message(
     return InboundResult(message, created=True)
 
 
+def _create_once(conversation, **fields):
+    """A provider's message, or None when one with its id is already stored: the
+    (inbox, external_id) constraint decides, never a check before the insert."""
+    try:
+        with transaction.atomic():
+            return Message.objects.create(
+                conversation=conversation,
+                inbox_id=conversation.inbox_id,
+                kind=MessageKind.TEXT,
+                **fields,
+            )
+    except IntegrityError:
+        return None
+
+
 @transaction.atomic
 def mark_deleted_by_customer(inbox, external_id):
     """The customer deleted a message on their app: it shows as removed here too."""
@@ -215,23 +226,19 @@ def record_echo(inbox, identity, *, body, external_id, provider_timestamp=None):
         return None
     now = timezone.now()
     conversation = _open_conversation_for(inbox, identity, now)
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                conversation=conversation,
-                inbox=inbox,
-                direction=Direction.OUTBOUND,
-                kind=MessageKind.TEXT,
-                author_type=AuthorType.SYSTEM,
-                body=body,
-                content_attributes={"echo": True},
-                external_id=external_id,
-                provider_timestamp=provider_timestamp,
-                created_at=now,
-                status=DeliveryStatus.SENT,
-                status_changed_at=now,
-            )
-    except IntegrityError:
+    message = _create_once(
+        conversation,
+        direction=Direction.OUTBOUND,
+        author_type=AuthorType.SYSTEM,
+        body=body,
+        content_attributes={"echo": True},
+        external_id=external_id,
+        provider_timestamp=provider_timestamp,
+        created_at=now,
+        status=DeliveryStatus.SENT,
+        status_changed_at=now,
+    )
+    if message is None:
         return None
     conversation.last_message_at = now
     conversation.last_message = message

@@ -13,22 +13,10 @@ from conversations.models import (
     Message,
     MessageKind,
 )
-from inbox.sandbox import Sandbox
-from tests.sandbox.conftest import Receiver
 
-
-@pytest.fixture
-def sandbox():
-    with Sandbox() as sb:
-        yield sb
-
-
-@pytest.fixture
-def receiver():
-    """A local HTTP server standing in for our webhook endpoint."""
-    r = Receiver()
-    yield r
-    r.stop()
+# The sandbox specs' fixtures serve here too: a running sandbox, and a receiver standing
+# in for our webhook endpoint.
+from tests.sandbox.conftest import receiver, sandbox  # noqa: F401
 
 
 @pytest.fixture
