@@ -35,6 +35,9 @@ class Scale:
     ingest_messages: int
     idle_sockets: int
     held_sockets: int
+    # How long to wait for a backlog to be applied and pushed before counting what is
+    # missing as lost (the bench must end even when the app cannot keep up).
+    drain_s: int
 
     def dataset_key(self):
         """The parameters the stored dataset depends on (the marker compares these)."""
@@ -59,6 +62,7 @@ SCALES = {
         ingest_messages=1000,
         idle_sockets=500,
         held_sockets=2000,
+        drain_s=600,
     ),
     "small": Scale(
         name="small",
@@ -74,9 +78,10 @@ SCALES = {
         supervisor_sockets=2,
         rate_per_s=100,
         duration_s=20,
-        ingest_messages=500,
+        ingest_messages=300,
         idle_sockets=200,
         held_sockets=2000,
+        drain_s=240,
     ),
 }
 

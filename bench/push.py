@@ -21,9 +21,9 @@ import re
 import time
 from dataclasses import dataclass, field
 
-import httpx
 import psycopg
 
+from bench.webhook_poster import Poster
 from bench.wsclient import Closed, HandshakeFailed, WebSocket
 
 FRAME = re.compile(r"^<!-- live-event (\d+) (\w+) -->")
@@ -69,6 +69,7 @@ class Listener:
     seen: dict = field(default_factory=dict)  # mark -> (perf_counter, "live" | "catch-up")
     via: str = "live"
     closed_by_server: int = 0
+    closing: bool = False
     resyncs: int = 0
 
     def sees(self, inbox_id):
@@ -91,7 +92,8 @@ class Listener:
             try:
                 text = await self.ws.recv()
             except Closed:
-                self.closed_by_server += 1
+                if not self.closing:
+                    self.closed_by_server += 1
                 return
             now = time.perf_counter()
             header = FRAME.match(text)
@@ -202,10 +204,20 @@ def _latest_event_id(database_url):
         return conn.execute("SELECT coalesce(max(id), 0) FROM channels_app_liveevent").fetchone()[0]
 
 
+def _stored_marks(database_url):
+    """The marks of the bench's messages that were applied (stored as messages)."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT substring(body from '^pushmark([0-9]+)x') FROM conversations_message"
+            " WHERE body LIKE 'pushmark%%'"
+        ).fetchall()
+    return {int(row[0]) for row in rows if row[0]}
+
+
 class PushRun:
-    def __init__(self, environment, urls, listeners, sender, log=print):
+    def __init__(self, environment, ports, listeners, sender, log=print):
         self.database_url = environment.database_url
-        self.urls = urls
+        self.ports = ports
         self.listeners = listeners
         self.sender = sender
         self.log = log
@@ -227,18 +239,23 @@ class PushRun:
         self.readers = [asyncio.create_task(lsn.read_forever()) for lsn in self.listeners]
         await asyncio.sleep(1)
 
-    async def _post(self, client, n, mark="pushmark"):
+    def _posters(self, connections):
+        posters = [Poster("127.0.0.1", port, connections) for port in self.ports]
+        for poster in posters:
+            poster.start()
+        return posters
+
+    def _enqueue(self, posters, n, mark="pushmark"):
         inbox_id, path, body, headers = self.sender.delivery(n, mark)
-        url = self.urls[n % len(self.urls)] + path
-        started = time.perf_counter()
+        now = time.perf_counter()
         if mark == "pushmark":
-            self.sent[n] = (started, inbox_id)
-        try:
-            response = await client.post(url, content=body, headers=headers)
-            status = response.status_code
-        except httpx.HTTPError as error:
-            status = type(error).__name__
-        self.answers.append((status, (time.perf_counter() - started) * 1000))
+            self.sent[n] = (now, inbox_id)
+        posters[n % len(posters)].put(path, body, headers, now)
+
+    async def _finish(self, posters):
+        for poster in posters:
+            await poster.finish()
+            self.answers.extend(poster.answers)
 
     def expected(self, marks):
         return [
@@ -270,10 +287,11 @@ class PushRun:
         return False
 
     async def warm_up(self, count):
-        async with httpx.AsyncClient(timeout=60) as client:
-            for n in range(count):
-                await self._post(client, 900_000 + n, mark="warmmark")
-                await asyncio.sleep(0.1)
+        posters = self._posters(4)
+        for n in range(count):
+            self._enqueue(posters, 900_000 + n, mark="warmmark")
+            await asyncio.sleep(0.1)
+        await self._finish(posters)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if await asyncio.to_thread(_pending_inbound, self.database_url) == 0:
@@ -281,36 +299,34 @@ class PushRun:
             await asyncio.sleep(0.5)
         await asyncio.sleep(2)
 
-    async def offered_load(self, rate, duration, first=0):
-        """Post rate × duration deliveries on a fixed schedule; returns their marks."""
+    async def offered_load(self, rate, duration, first=0, connections=64):
+        """Deliveries on a fixed schedule (open loop): a delivery's clock starts when it is
+        due, whether or not a connection is free to send it then."""
         marks = list(range(first, first + rate * duration))
-        limits = httpx.Limits(max_connections=500, max_keepalive_connections=100)
-        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-            tasks = []
-            start = time.perf_counter()
-            for k, mark in enumerate(marks):
-                delay = start + k / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(self._post(client, mark)))
-            sending = time.perf_counter() - start
-            await asyncio.gather(*tasks)
-        self.log(f"push: {len(marks)} webhooks sent in {sending:.1f} s")
+        posters = self._posters(connections)
+        start = time.perf_counter()
+        for k, mark in enumerate(marks):
+            delay = start + k / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._enqueue(posters, mark)
+        sending = time.perf_counter() - start
+        await self._finish(posters)
+        answered = time.perf_counter() - start
+        self.log(
+            f"push: {len(marks)} webhooks due in {sending:.1f} s, answered in {answered:.1f} s"
+        )
         return marks
 
     async def burst(self, count, clients, first):
-        """Post `count` deliveries as fast as `clients` concurrent senders can."""
+        """Post `count` deliveries as fast as `clients` concurrent connections can."""
         marks = list(range(first, first + count))
-        queue = list(marks)
-        async with httpx.AsyncClient(timeout=120) as client:
-
-            async def sender():
-                while queue:
-                    await self._post(client, queue.pop(0))
-
-            started = time.perf_counter()
-            await asyncio.gather(*(sender() for _ in range(clients)))
-            self.burst_posted_s = time.perf_counter() - started
+        posters = self._posters(max(1, clients // len(self.ports)))
+        started = time.perf_counter()
+        for mark in marks:
+            self._enqueue(posters, mark)
+        await self._finish(posters)
+        self.burst_posted_s = time.perf_counter() - started
         return marks
 
     async def catch_up(self, marks):
@@ -320,6 +336,7 @@ class PushRun:
         for listener in missing.values():
             listener.via = "catch-up"
             if listener.ws is not None:
+                listener.closing = True
                 await listener.ws.close()
         tasks = []
         for listener in missing.values():
@@ -328,16 +345,20 @@ class PushRun:
             except (HandshakeFailed, OSError):
                 continue
             tasks.append(asyncio.create_task(listener.read_forever()))
+        for listener in missing.values():
+            listener.closing = False
         await asyncio.sleep(5)
         self.readers.extend(tasks)
         return len(missing)
 
     async def close(self):
+        for listener in self.listeners:
+            listener.closing = True
         for reader in self.readers:
             reader.cancel()
         await asyncio.gather(*(lsn.ws.close() for lsn in self.listeners if lsn.ws))
 
-    def latency_summary(self, marks):
+    def latency_summary(self, marks, stored=None):
         pairs = self.expected(marks)
         live = [
             (listener.seen[mark][0] - self.sent[mark][0]) * 1000
@@ -350,11 +371,18 @@ class PushRun:
             if mark in listener.seen and listener.seen[mark][1] == "catch-up"
         )
         lost = len(pairs) - len(live) - caught
+        stored = set(marks) if stored is None else stored
+        lost_stored = sum(
+            1 for mark, listener in pairs if mark in stored and mark not in listener.seen
+        )
         return {
             "pairs": len(pairs),
             "received_live": len(live),
             "recovered_by_catch_up": caught,
             "lost": lost,
+            # Of those, pairs whose message was stored (applied) by the end: an update the
+            # app made but never delivered, even on catch-up. The rest were never applied.
+            "lost_of_applied": lost_stored,
             "p50_ms": _round(percentile(live, 50)),
             "p90_ms": _round(percentile(live, 90)),
             "p99_ms": _round(percentile(live, 99)),
@@ -375,19 +403,20 @@ def _round(value):
     return None if value is None else round(value, 1)
 
 
-async def push_test(environment, urls, listeners, sender, rate, duration, log=print):
+async def push_test(environment, ports, listeners, sender, rate, duration, drain_s, log=print):
     """The push measurement: connect, warm up, offered load, drain, catch up."""
-    run = PushRun(environment, urls, listeners, sender, log)
+    run = PushRun(environment, ports, listeners, sender, log)
     await run.connect()
     await run.warm_up(2 * len(sender.inboxes))
     run.answers.clear()
     marks = await run.offered_load(rate, duration)
-    drain_timeout = max(300, rate * duration)  # generous: the backlog drains at the apply rate
-    complete = await run.drain(marks, drain_timeout)
+    complete = await run.drain(marks, drain_s)
     finished = time.perf_counter()
+    pending = await asyncio.to_thread(_pending_inbound, run.database_url)
     reconnected = 0 if complete else await run.catch_up(marks)
+    stored = await asyncio.to_thread(_stored_marks, run.database_url)
     result = {
-        **run.latency_summary(marks),
+        **run.latency_summary(marks, stored),
         **run.webhook_summary(),
         "sockets": len(listeners),
         "sockets_reconnected": reconnected,
@@ -396,17 +425,25 @@ async def push_test(environment, urls, listeners, sender, rate, duration, log=pr
         "offered_rate_per_s": rate,
         "duration_s": duration,
         "last_pair_after_s": round(finished - run.sent[marks[0]][0], 1),
+        "drain_limit_s": drain_s,
+        "deliveries_not_applied_at_stop": pending,
     }
     return run, result
 
 
-async def ingest_test(run, count, clients=16):
+async def ingest_test(run, count, drain_s, clients=16):
     """Deliveries applied per second end to end: first webhook sent → last one pushed."""
+    # Start from an empty queue: what the push test left behind is applied first.
+    deadline = time.monotonic() + drain_s
+    backlog = await asyncio.to_thread(_pending_inbound, run.database_url)
+    while backlog and time.monotonic() < deadline:
+        await asyncio.sleep(1)
+        backlog = await asyncio.to_thread(_pending_inbound, run.database_url)
     run.answers.clear()
     for listener in run.listeners:
         listener.via = "live"
     marks = await run.burst(count, clients, first=1_000_000)
-    await run.drain(marks, timeout=max(300, count))
+    await run.drain(marks, timeout=drain_s)
     pairs = run.expected(marks)
     arrived = {}
     for mark, listener in pairs:
@@ -418,6 +455,7 @@ async def ingest_test(run, count, clients=16):
     return {
         "messages": count,
         "clients": clients,
+        "backlog_at_start": backlog,
         "pushed_to_every_socket": len(complete),
         "span_s": _round(span),
         "msgs_per_s": _round(len(complete) / span) if span else None,

@@ -13,7 +13,9 @@ workers. Prints a table and writes bench/results.json. See bench/README.md.
 
 import asyncio
 import json
+import logging
 import os
+import signal
 import sys
 import time
 import traceback
@@ -120,11 +122,12 @@ class Suite:
             async def both():
                 run, result = await push.push_test(
                     self.environment,
-                    running.urls,
+                    running.ports,
                     listeners,
                     sender,
                     self.scale.rate_per_s,
                     self.scale.duration_s,
+                    self.scale.drain_s,
                     log,
                 )
                 self.details["push"] = result
@@ -132,7 +135,7 @@ class Suite:
                 self.results["push_p99_ms"] = result["p99_ms"]
                 self.results["push_lost"] = result["lost"]
                 log(f"push: {json.dumps(result)}")
-                ingest = await push.ingest_test(run, self.scale.ingest_messages)
+                ingest = await push.ingest_test(run, self.scale.ingest_messages, self.scale.drain_s)
                 self.details["ingest"] = ingest
                 self.results["ingest_msgs_per_s"] = ingest["msgs_per_s"]
                 log(f"ingest: {json.dumps(ingest)}")
@@ -168,11 +171,12 @@ class Suite:
             async def measure():
                 run, result = await push.push_test(
                     self.environment,
-                    running.urls,
+                    running.ports,
                     listeners,
                     sender,
                     self.scale.rate_per_s,
                     self.scale.duration_s,
+                    self.scale.drain_s,
                     log,
                 )
                 await run.close()
@@ -216,6 +220,10 @@ class Suite:
         return time.perf_counter() - started
 
 
+def _interrupted(*_):
+    raise KeyboardInterrupt
+
+
 def main():
     try:
         environment = config.load()
@@ -223,10 +231,13 @@ def main():
         print(refusal.code, file=sys.stderr)
         return 2
     config.apply(environment)
+    # Stopped from outside (a CI timeout): unwind, so the started processes are stopped.
+    signal.signal(signal.SIGTERM, _interrupted)
     open_files = config.raise_open_files(65536)
     import django
 
     django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per webhook otherwise
     import redis
 
     redis.Redis.from_url(environment.redis_url).flushdb()  # the bench's own Redis db

@@ -67,7 +67,7 @@ def busiest_agent(dataset):
     return row["assignee"] if row else dataset.agent_ids[0]
 
 
-def list_views(dataset, runs=100, warmup=10):
+def list_views(dataset, runs=50, warmup=5):
     """Mine (an agent's), All, Unassigned and a label view (a supervisor's)."""
     agent = _client(busiest_agent(dataset))
     supervisor = _client(dataset.supervisor_ids[0])
@@ -93,7 +93,7 @@ def list_views(dataset, runs=100, warmup=10):
     }
 
 
-def long_thread(dataset, runs=100, warmup=10):
+def long_thread(dataset, runs=50, warmup=5):
     supervisor = _client(dataset.supervisor_ids[0])
     url = f"/conversations/{dataset.long_thread_id}/"
     times, queries = _time(supervisor, url, THREAD_PANE, runs, warmup)
@@ -106,7 +106,7 @@ def search_mix(dataset):
     return [*RARE_WORDS, *COMMON_WORDS, *PHRASES, *dataset.contact_names]
 
 
-def searches(dataset, rounds=10):
+def searches(dataset, rounds=5):
     from urllib.parse import urlencode
 
     supervisor = _client(dataset.supervisor_ids[0])
