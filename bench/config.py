@@ -79,8 +79,8 @@ SCALES = {
         rate_per_s=100,
         duration_s=20,
         ingest_messages=300,
-        idle_sockets=200,
-        held_sockets=2000,
+        idle_sockets=100,
+        held_sockets=500,
         drain_s=240,
     ),
 }

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 SEED = 20261203
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 PASSWORD = "bench-password"  # noqa: S105 - the bench users' own, on the bench database
 
 RARE_WORDS = [
@@ -361,6 +361,23 @@ LOADED_TABLES = [
 ]
 
 
+def _message_counts(rng, conversations, messages):
+    """Messages per conversation: skewed (most short, a few long), summing to `messages`."""
+    average = max(1.0, messages / max(1, conversations))
+    counts = [
+        max(1, min(int(rng.expovariate(1 / average)) + 1, 8 * int(average)))
+        for _ in range(conversations)
+    ]
+    difference = messages - sum(counts)
+    step = 1 if difference > 0 else -1
+    while difference:
+        k = rng.randrange(conversations)
+        if counts[k] + step >= 1:
+            counts[k] += step
+            difference -= step
+    return counts
+
+
 def build(environment, log):
     scale = environment.scale
     inboxes, agents, supervisors, labels = _staff(scale)
@@ -409,7 +426,7 @@ def build(environment, log):
         started = time.perf_counter()
         long_thread = scale.conversations  # the latest conversation
         others = scale.conversations - 1
-        average = max(1, (scale.messages - scale.long_thread) / max(1, others))
+        counts = _message_counts(rng, others, scale.messages - scale.long_thread)
         message_id = 0
         planted = {word: 0 for word in RARE_WORDS}
         plant_every = max(1, scale.messages // (20 * len(RARE_WORDS)))
@@ -435,7 +452,7 @@ def build(environment, log):
                         if latest
                         else "resolved"
                     )
-                    count = max(1, min(int(rng.expovariate(1 / max(0.5, average - 1))) + 1, 60))
+                    count = counts[j - 1]
                     created = start + span * (j / scale.conversations)
                     gap = timedelta(minutes=rng.randint(1, 30))
                 assignee = None

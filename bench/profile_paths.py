@@ -8,6 +8,7 @@ Paths: `apply` (a worker applying inbound WhatsApp deliveries, pushes included),
 bench/data/profiles/<path>.txt, with the queries each request ran.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,8 @@ OUT = config.ROOT / "bench" / "data" / "profiles"
 def main(paths):
     environment = config.load()
     config.apply(environment)
+    # Its own channel-layer prefix: pushes made here must not reach a running bench's sockets.
+    os.environ["CHANNEL_LAYER_PREFIX"] = "bench-profile"
     import django
 
     django.setup()

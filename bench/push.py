@@ -413,8 +413,8 @@ async def push_test(environment, ports, listeners, sender, rate, duration, drain
     complete = await run.drain(marks, drain_s)
     finished = time.perf_counter()
     pending = await asyncio.to_thread(_pending_inbound, run.database_url)
+    stored = await asyncio.to_thread(_stored_marks, run.database_url)  # applied when we stopped
     reconnected = 0 if complete else await run.catch_up(marks)
-    stored = await asyncio.to_thread(_stored_marks, run.database_url)
     result = {
         **run.latency_summary(marks, stored),
         **run.webhook_summary(),
