@@ -4,7 +4,7 @@ A fresh daphne (no other load) takes a few warm-up sockets, then its RSS is read
 `idle` more agent sockets connect (each sends its resume, as live.js does) and sit idle,
 and the RSS is read again: the difference over `idle` is the memory per socket. Then
 sockets are added up to `held`; after a pause every one is pinged, and the sockets that
-are still open and answer are the ones the process holds.
+are still open and answer within 30 s are the ones the process holds.
 """
 
 import asyncio
@@ -76,10 +76,15 @@ async def _measure(app, keys, idle, held, log):
     readers += [asyncio.create_task(_drain(ws)) for ws in more]
     everything = warm + idle_sockets + more
     await asyncio.sleep(10)
+    closed_while_idle = sum(1 for ws in everything if ws.closed)
     for ws in everything:
         if not ws.closed:
             await ws.ping()
-    await asyncio.sleep(5)
+    deadline = time.monotonic() + 30  # a busy server answers late: late is still held
+    while time.monotonic() < deadline:
+        if all(ws.closed or not ws.pongs.empty() for ws in everything):
+            break
+        await asyncio.sleep(0.5)
     answering = sum(1 for ws in everything if not ws.closed and not ws.pongs.empty())
     peak = rss_kib(pid)
     for reader in readers:
@@ -95,6 +100,10 @@ async def _measure(app, keys, idle, held, log):
             "rss_at_held_kib": peak,
             "tried": held,
             "connect_failures": idle_failures + more_failures,
+            "closed_by_server_while_idle": closed_while_idle,
+            "open_without_pong_after_30_s": sum(
+                1 for ws in everything if not ws.closed and ws.pongs.empty()
+            ),
             "server_errors_in_log": app.errors(),
         },
     }
