@@ -47,5 +47,12 @@ messages: install
 	$(PY) manage.py makemessages -l es -l it --no-obsolete --ignore=.venv --ignore=staticfiles --ignore=node_modules
 	$(PY) manage.py compilemessages --ignore=.venv --ignore=staticfiles --ignore=node_modules
 
+## Benchmarks against PostgreSQL and Redis (DATABASE_URL and REDIS_URL must be set; the data
+## goes to its own database, switchboard_bench_<scale>). BENCH_SCALE=small: a tenth of it.
+## Prints a table and writes bench/results.json; see bench/README.md.
+bench: install
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) bench/run.py
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
