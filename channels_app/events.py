@@ -18,7 +18,7 @@ from django.db.models import Q
 from channels_app import rendering
 from channels_app.groups import conversation_group, inbox_group, user_group, visitor_group
 from channels_app.layer_sender import send_to_groups
-from channels_app.models import LiveEvent
+from channels_app.models import AgentSocket, LiveEvent
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +76,8 @@ def frames_for(event):
 
     A generator, so the first group's frame goes out before the last one is rendered.
     """
-    languages = [code for code, _name in settings.LANGUAGES]
     if event.inbox_id:
-        for language in languages:
+        for language in languages_with_listeners():
             for part, group in (
                 ("list", inbox_group(event.inbox_id, language)),
                 ("thread", conversation_group(event.conversation_id, language)),
@@ -98,6 +97,16 @@ def frames_for(event):
                 visitor_group(conversation.contact_identity_id),
                 frame_html(event.pk, "visitor", rendered),
             )
+
+
+def languages_with_listeners():
+    """The languages of the agents with a socket open: no one listens to the others' groups.
+
+    A socket that opens after this was read asks for what it missed when it connects, so
+    it cannot lose an event rendered without its language.
+    """
+    in_use = set(AgentSocket.objects.values_list("user__language", flat=True).distinct())
+    return [code for code, _name in settings.LANGUAGES if code in in_use]
 
 
 def broadcast(event_id):

@@ -8,6 +8,7 @@ where a missing service is an error, never a reason to skip.
 import os
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 
 from contacts.services import get_or_create_identity
@@ -174,3 +175,18 @@ def visitor(widget_inbox):
     """A website visitor of `widget_inbox` who has not written yet: their identity."""
     identity, _ = get_or_create_identity(widget_inbox, "visitor:fixture", name="Vera Visitor")
     return identity
+
+
+@pytest.fixture
+def listening_agents(make_user):
+    """A supervisor with an open socket in every language: events are rendered only in
+    the languages of agents who are listening."""
+    from channels_app.models import AgentSocket
+    from inbox.models import Role
+
+    listeners = []
+    for code, _name in django_settings.LANGUAGES:
+        listener = make_user(Role.SUPERVISOR, language=code, name=f"Listener {code}")
+        AgentSocket.objects.create(user=listener, channel_name=f"listener-{code}")
+        listeners.append(listener)
+    return listeners

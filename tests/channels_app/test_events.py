@@ -32,6 +32,11 @@ class RecordingLayer:
         self.sent.append((group, message))
 
 
+@pytest.fixture(autouse=True)
+def agents_listening_in_every_language(listening_agents):
+    """Events are rendered only in the languages of agents with a socket open."""
+
+
 @pytest.fixture
 def layer(monkeypatch):
     recording = RecordingLayer()
@@ -401,3 +406,14 @@ def test_a_page_rendered_before_any_event_catches_up_on_every_event(agent, widge
 
     assert complete is True
     assert (event.pk, "list") in parts(frames)
+
+
+def test_languages_no_open_socket_speaks_are_not_rendered(agent, widget_inbox, customer_writes):
+    from channels_app.models import AgentSocket
+
+    AgentSocket.objects.exclude(user__language="es").delete()
+    customer_writes(widget_inbox, "Hola")
+
+    frames = list(frames_for(latest_event()))
+
+    assert {f.group.rsplit(".", 1)[-1] for f in frames if "visitor" not in f.group} == {"es"}

@@ -99,6 +99,7 @@ def test_a_contact_label_does_not_label_their_conversations(agent, contact, conv
     assert not conversation.labels.exists()
 
 
+@pytest.mark.usefixtures("listening_agents")
 def test_a_label_change_is_pushed_with_the_contact_panel_to_the_inbox(
     agent, contact, conversation, vip
 ):

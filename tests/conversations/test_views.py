@@ -330,6 +330,7 @@ def test_customer_markup_is_escaped_in_the_thread(agent_client, hostile):
     assert_escaped(response.content.decode())
 
 
+@pytest.mark.usefixtures("listening_agents")
 def test_customer_markup_is_escaped_in_pushed_fragments(hostile):
     event = LiveEvent.objects.select_related("conversation__contact").get(message=hostile)
 

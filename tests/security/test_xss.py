@@ -164,6 +164,7 @@ def test_no_payload_runs_in_any_page_or_partial(hostile):
     )
 
 
+@pytest.mark.usefixtures("listening_agents")
 def test_no_payload_runs_in_any_live_event_frame(hostile):
     events = LiveEvent.objects.select_related("conversation__contact", "user").order_by("pk")
     assert events.exists()
