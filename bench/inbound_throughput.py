@@ -13,8 +13,6 @@ worker as the Procfile starts it) and the same DATABASE_URL in this process:
 """
 
 import argparse
-import hashlib
-import hmac
 import json
 import os
 import sys
@@ -34,45 +32,22 @@ django.setup()
 from django.db.models import Max, Min  # noqa: E402
 
 from inbox.models import InboundEvent, InboundEventStatus, Inbox  # noqa: E402
+from inbox.sandbox.payloads import whatsapp_message  # noqa: E402
 
 
 def delivery(inbox, number, run):
+    """One customer message, built and signed exactly as WhatsApp sends it."""
     config = inbox.provider_config
-    wa_id = f"3460{run % 1000:03d}{number:05d}"
-    payload = {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": config["waba_id"],
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": config.get("display_phone_number", ""),
-                                "phone_number_id": config["phone_number_id"],
-                            },
-                            "contacts": [{"profile": {"name": f"Bench {number}"}, "wa_id": wa_id}],
-                            "messages": [
-                                {
-                                    "from": wa_id,
-                                    "id": f"wamid.bench-{run}-{number}",
-                                    "timestamp": str(int(time.time())),
-                                    "type": "text",
-                                    "text": {"body": f"Hola, pedido {number}"},
-                                }
-                            ],
-                        },
-                    }
-                ],
-            }
-        ],
-    }
-    body = json.dumps(payload, ensure_ascii=True).encode()
-    secret = inbox.provider_secrets["app_secret"].encode()
-    signature = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return body, {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+    return whatsapp_message(
+        inbox.provider_secrets["app_secret"],
+        config["phone_number_id"],
+        f"3460{run % 1000:03d}{number:05d}",
+        f"Hola, pedido {number}",
+        name=f"Bench {number}",
+        waba_id=config["waba_id"],
+        display_phone_number=config.get("display_phone_number", ""),
+        message_id=f"wamid.bench-{run}-{number}",
+    )
 
 
 def percentile(values, p):

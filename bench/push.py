@@ -14,8 +14,6 @@ is per (message, socket) pair: that moment minus the moment the webhook was sent
 """
 
 import asyncio
-import hashlib
-import hmac
 import json
 import re
 import time
@@ -25,6 +23,7 @@ import psycopg
 
 from bench.webhook_poster import Poster
 from bench.wsclient import Closed, HandshakeFailed, WebSocket
+from inbox.sandbox.payloads import whatsapp_message
 
 FRAME = re.compile(r"^<!-- live-event (\d+) (\w+) -->")
 MARK = re.compile(r"pushmark(\d+)x")
@@ -153,39 +152,17 @@ class Sender:
         else:
             wa_id = f"39{self.run:05d}{n:07d}"
         text = f"{mark}{n}x Hola, ¿dónde está mi pedido? Order status please, grazie."
-        payload = {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": config["waba_id"],
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {
-                                    "display_phone_number": config["display_phone_number"],
-                                    "phone_number_id": config["phone_number_id"],
-                                },
-                                "contacts": [{"profile": {"name": f"Bench {n}"}, "wa_id": wa_id}],
-                                "messages": [
-                                    {
-                                        "from": wa_id,
-                                        "id": f"wamid.{mark}-{self.run}-{n}",
-                                        "timestamp": str(int(time.time())),
-                                        "type": "text",
-                                        "text": {"body": text},
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-        body = json.dumps(payload).encode()
-        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+        # Built and signed exactly as WhatsApp sends it (the sandbox's own payloads).
+        body, headers = whatsapp_message(
+            secret,
+            config["phone_number_id"],
+            wa_id,
+            text,
+            name=f"Bench {n}",
+            waba_id=config["waba_id"],
+            display_phone_number=config["display_phone_number"],
+            message_id=f"wamid.{mark}-{self.run}-{n}",
+        )
         return inbox_id, f"/webhooks/whatsapp/{token}/", body, headers
 
 
