@@ -5,6 +5,8 @@ processes it starts) at its own database, Redis db, channel-layer prefix and Cel
 queue, so it never touches the app's data or a test run's.
 """
 
+import base64
+import hashlib
 import os
 import resource
 import subprocess
@@ -122,7 +124,15 @@ class Environment:
             "DJANGO_DEBUG": "0",
             "DJANGO_ENV": "development",
             "SWITCHBOARD_SCHEDULER": "0",
+            # The dataset outlives any one checkout, and its inboxes' secrets are encrypted:
+            # every bench run, wherever it runs from, uses this bench-only key.
+            "FIELD_ENCRYPTION_KEY": BENCH_FIELD_ENCRYPTION_KEY,
         }
+
+
+BENCH_FIELD_ENCRYPTION_KEY = base64.urlsafe_b64encode(
+    hashlib.sha256(b"switchboard bench dataset only").digest()
+).decode()
 
 
 def _with_path(url, path):

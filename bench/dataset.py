@@ -25,7 +25,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 SEED = 20261203
-FORMAT_VERSION = 3
+# 4: inbox secrets encrypted with the bench-only key (config.BENCH_FIELD_ENCRYPTION_KEY).
+FORMAT_VERSION = 4
 PASSWORD = "bench-password"  # noqa: S105 - the bench users' own, on the bench database
 
 RARE_WORDS = [
