@@ -139,15 +139,14 @@ def catch_up(audience, last_event_id, *, conversation_id=None):
     are read again, and the client skips those it has.
     """
     anchor = LiveEvent.objects.filter(pk=last_event_id).values_list("created_at", flat=True).first()
-    if last_event_id <= 0:
-        # The page was rendered before there were any events: every event is new to it.
-        start_id = 0
-    elif anchor is None:
-        # Pruned or unknown: the client is too far behind to catch up event by event.
+    if anchor is None:
+        # Pruned or unknown (or 0, a page rendered on an empty log): the client cannot be
+        # caught up event by event and reloads its panes instead. Replaying the whole log
+        # to whoever asks for "everything since 0" would let one socket cost a server
+        # hundreds of renders.
         latest = LiveEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
         return [], latest is None or last_event_id >= latest
-    else:
-        start_id = window_start_id(anchor - settings.LIVE_EVENT_CATCHUP_WINDOW, last_event_id)
+    start_id = window_start_id(anchor - settings.LIVE_EVENT_CATCHUP_WINDOW, last_event_id)
     if audience.visitor_identity_id is not None:
         scope = Q(
             visible_to_visitor=True, conversation__contact_identity_id=audience.visitor_identity_id
