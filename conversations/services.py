@@ -563,12 +563,9 @@ def apply_receipt(inbox, receipt):
             direction=Direction.OUTBOUND,
             conversation__contact_identity__external_id=receipt.recipient,
             created_at__lte=receipt.watermark,
-            status__in=(
-                DeliveryStatus.SENDING,
-                DeliveryStatus.SENT,
-                DeliveryStatus.DELIVERED,
-                DeliveryStatus.UNKNOWN,
-            ),
+            # Not `sending`: a watermark says what was delivered before it, and a send
+            # that has not returned may not have been taken yet.
+            status__in=(DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.UNKNOWN),
         )
         changed = [m for m in messages if apply_delivery_status(m, receipt.status)]
         for message in changed:

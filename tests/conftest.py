@@ -127,7 +127,9 @@ def provider_sandbox():
     """The provider sandbox: WhatsApp, Messenger, Telegram and Twilio over real HTTP."""
     from inbox.sandbox import Sandbox
 
-    sandbox = Sandbox(port=0).start()
+    # Receipts come a moment after the provider answered the send, as a real delivery
+    # takes time; posted in the same millisecond they would race our own bookkeeping.
+    sandbox = Sandbox(port=0, receipt_delay=0.3).start()
     yield sandbox
     sandbox.stop()
 

@@ -6,6 +6,7 @@ sandbox and sends the agent's replies to it; the sandbox answers with receipts.
 """
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -90,6 +91,15 @@ def uploads(sandbox):
         for r in sandbox.requests("whatsapp")
         if r["method"] == "POST" and r["path"].endswith("/media") and r["status"] == 200
     ]
+
+
+def box_of(locator, timeout=5):
+    """The element's box; a live swap (a tick moving) can replace it for an instant."""
+    deadline = time.monotonic() + timeout
+    while (box := locator.bounding_box()) is None:
+        assert time.monotonic() < deadline, "the element never settled"
+        time.sleep(0.1)
+    return box
 
 
 def test_a_whatsapp_customer_and_an_agent_exchange_text_and_pictures_live(
@@ -183,7 +193,7 @@ def test_a_whatsapp_customer_and_an_agent_exchange_text_and_pictures_live(
 
     page.mouse.move(0, 0)  # no hover effects in the picture
     boxes = [
-        thread.locator(".message").filter(has_text=text).bounding_box()
+        box_of(thread.locator(".message").filter(has_text=text))
         for text in ("Hola", "Así llegó", "Lo siento", "Esta es la tuya")
     ]
     for above, below in zip(boxes, boxes[1:], strict=False):
