@@ -6,7 +6,6 @@ PostgreSQL database and Redis db. Every process writes its log under bench/data/
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +15,9 @@ from pathlib import Path
 import httpx
 
 from bench.config import ROOT
+from inbox.sandbox.smtp import free_port
 
 DATA = ROOT / "bench" / "data"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -31,6 +31,7 @@ django.setup()
 
 from django.db.models import Max, Min  # noqa: E402
 
+from bench.push import percentile  # noqa: E402
 from inbox.models import InboundEvent, InboundEventStatus, Inbox  # noqa: E402
 from inbox.sandbox.payloads import whatsapp_message  # noqa: E402
 
@@ -48,11 +49,6 @@ def delivery(inbox, number, run):
         display_phone_number=config.get("display_phone_number", ""),
         message_id=f"wamid.bench-{run}-{number}",
     )
-
-
-def percentile(values, p):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def main():

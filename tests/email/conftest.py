@@ -25,14 +25,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from imapclient import IMAPClient
 
+from inbox.sandbox.smtp import free_port
+
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 IMAP_PASSWORD = "mailbox-password"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # -- SMTP ------------------------------------------------------------------------------------
