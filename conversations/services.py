@@ -509,6 +509,23 @@ def _send_not_taken(message_id, error):
 
 
 @transaction.atomic
+def settle_stalled_send(message_id, now):
+    """A send whose worker never came back (found by the sweeper): `unknown`, never resent.
+
+    Returns (1 if it was settled else 0, the id of the conversation's next queued reply).
+    """
+    message = Message.objects.select_for_update(of=("self",)).get(pk=message_id)
+    if message.status != DeliveryStatus.SENDING:
+        return 0, None
+    message.status = DeliveryStatus.UNKNOWN
+    message.status_changed_at = now
+    message.error_message = _("Sending did not finish; the message may not have been delivered.")
+    message.save(update_fields=["status", "status_changed_at", "error_message"])
+    publish("message.updated", message=message)
+    return 1, next_queued_id(message)
+
+
+@transaction.atomic
 def _finish_send(message_id, status, error):
     message = Message.objects.select_for_update().get(pk=message_id)
     _settle(message, status, error_code=error.code, error_message=error.reason)

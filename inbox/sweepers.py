@@ -3,14 +3,11 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from channels_app.events import publish
 from conversations.models import DeliveryStatus, Direction, Message
-from conversations.services import next_queued_id
+from conversations.services import settle_stalled_send
 from inbox.models import InboundEvent, InboundEventStatus
 
 # A stored delivery not applied after this long is enqueued again.
@@ -63,20 +60,9 @@ def sweep_outbound_messages(now=None):
         status=DeliveryStatus.SENDING,
         status_changed_at__lt=now - sending_grace(),
     ).values_list("pk", flat=True)[:1000]:
-        with transaction.atomic():
-            message = Message.objects.select_for_update().get(pk=message_id)
-            if message.status != DeliveryStatus.SENDING:
-                continue
-            message.status = DeliveryStatus.UNKNOWN
-            message.status_changed_at = now
-            message.error_message = _(
-                "Sending did not finish; the message may not have been delivered."
-            )
-            message.save(update_fields=["status", "status_changed_at", "error_message"])
-            publish("message.updated", message=message)
-            stuck += 1
+        settled, after = settle_stalled_send(message_id, now)
+        stuck += settled
+        if after is not None:
             # Replies of the same conversation waited behind it: the next one goes now.
-            after = next_queued_id(message)
-            if after is not None:
-                transaction.on_commit(lambda after=after: deliver_message.delay(after))
+            deliver_message.delay(after)
     return {"requeued": len(requeue), "unknown": stuck}
