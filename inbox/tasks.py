@@ -1,9 +1,12 @@
+import logging
 import threading
 
 from celery import shared_task
 from django.conf import settings
 
 from conversations import services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, acks_late=True)
@@ -86,8 +89,6 @@ def sync_message_templates():
 def mark_read_at_provider(message_id):
     """Show the customer their message was read (blue ticks). Best effort: a failure
     changes nothing on our side."""
-    import logging
-
     from conversations.models import Message
     from inbox.providers import adapter_for
     from inbox.providers.base import SendError
@@ -98,4 +99,4 @@ def mark_read_at_provider(message_id):
     try:
         adapter_for(message.conversation.inbox).mark_read(message)
     except SendError as error:
-        logging.getLogger(__name__).info("Read mark for %s not sent: %s", message_id, error)
+        logger.info("Read mark for %s not sent: %s", message_id, error)
