@@ -25,6 +25,19 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test that used the live app shows what daphne and the worker logged."""
+    outcome = yield
+    report = outcome.get_result()
+    live = getattr(item, "funcargs", {}).get("live_app")
+    if report.when != "call" or not report.failed or live is None:
+        return
+    for log in sorted(live.logs.glob("*.log")):
+        tail = log.read_text(errors="replace")[-6000:]
+        report.sections.append((f"live app: {log.name} (last lines)", tail))
+
+
 def missing_services():
     missing = []
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
