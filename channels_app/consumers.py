@@ -124,8 +124,12 @@ class AgentConsumer(LiveConsumer):
             await self.leave(conversation_group(previous, self.audience.language))
             self.audience.conversation_id = None
         if conversation_id is None:
+            if previous is not None:
+                await database_sync_to_async(_view)(self.channel_name, None)
             return
-        allowed = await database_sync_to_async(_open_and_mark_read)(self.user, conversation_id)
+        allowed = await database_sync_to_async(_open_and_mark_read)(
+            self.user, conversation_id, self.channel_name
+        )
         if not allowed:
             return
         self.audience.conversation_id = conversation_id
@@ -238,16 +242,24 @@ def _visible_inbox_ids(user):
     return list(Inbox.objects.visible_to(user).values_list("pk", flat=True))
 
 
-def _open_and_mark_read(user, conversation_id):
-    """Check access to a conversation being opened and mark it read; False if not visible."""
+def _open_and_mark_read(user, conversation_id, channel_name):
+    """Check access to a conversation being opened, record that this socket views it (its
+    thread updates are rendered from now on) and mark it read; False if not visible."""
     from conversations.models import Conversation
     from conversations.services import mark_conversation_read
 
     conversation = Conversation.objects.visible_to(user).filter(pk=conversation_id).first()
+    _view(channel_name, conversation)
     if conversation is None:
         return False
     mark_conversation_read(user, conversation)
     return True
+
+
+def _view(channel_name, conversation):
+    from channels_app.models import AgentSocket
+
+    AgentSocket.objects.filter(channel_name=channel_name).update(viewing=conversation)
 
 
 def _unread_counts(user):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 
 from channels_app import rendering
 from channels_app.groups import conversation_group, inbox_group, user_group, visitor_group
@@ -74,14 +74,17 @@ def frame_html(event_id, part, html):
 def frames_for(event):
     """Render an event once per part and language, addressed to its groups.
 
-    A generator, so the first group's frame goes out before the last one is rendered.
+    Only for listeners: the list in the languages of agents with a socket open, the thread
+    in the languages of those viewing the conversation. A generator, so the first group's
+    frame goes out before the last one is rendered.
     """
     if event.inbox_id:
-        for language in languages_with_listeners():
-            for part, group in (
-                ("list", inbox_group(event.inbox_id, language)),
-                ("thread", conversation_group(event.conversation_id, language)),
-            ):
+        listening, viewing = listening_languages(event.conversation_id)
+        for language in listening:
+            parts = [("list", inbox_group(event.inbox_id, language))]
+            if language in viewing:
+                parts.append(("thread", conversation_group(event.conversation_id, language)))
+            for part, group in parts:
                 rendered = rendering.render(event, part, language)
                 if rendered:
                     yield Frame(group, frame_html(event.pk, part, rendered))
@@ -99,14 +102,24 @@ def frames_for(event):
             )
 
 
-def languages_with_listeners():
-    """The languages of the agents with a socket open: no one listens to the others' groups.
+def listening_languages(conversation_id=None):
+    """Who is listening, in one query: (languages of agents with a socket open, languages
+    of those viewing `conversation_id`), each in the order of settings.LANGUAGES.
 
-    A socket that opens after this was read asks for what it missed when it connects, so
-    it cannot lose an event rendered without its language.
+    No one listens to the other groups. A socket that opens (or starts viewing) after this
+    was read asks for what it missed once it has joined, so it cannot lose an event
+    rendered without its language.
     """
-    in_use = set(AgentSocket.objects.values_list("user__language", flat=True).distinct())
-    return [code for code, _name in settings.LANGUAGES if code in in_use]
+    viewing = Q(viewing_id=conversation_id) if conversation_id else Q(pk__in=[])
+    rows = AgentSocket.objects.values_list("user__language").annotate(
+        viewers=Count("pk", filter=viewing)
+    )
+    counts = dict(rows.order_by())
+    order = [code for code, _name in settings.LANGUAGES]
+    return (
+        [code for code in order if code in counts],
+        [code for code in order if counts.get(code)],
+    )
 
 
 def broadcast(event_id):

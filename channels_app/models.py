@@ -52,9 +52,20 @@ class LiveEvent(models.Model):
 
 
 class AgentSocket(models.Model):
-    """An open agent websocket: a user with none is offline. Stale rows are swept."""
+    """An open agent websocket: a user with none is offline. Stale rows are swept.
+
+    `viewing` is the conversation the socket follows: a conversation's thread updates are
+    rendered only when some socket views it.
+    """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    viewing = models.ForeignKey(
+        "conversations.Conversation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     channel_name = models.CharField(max_length=200, unique=True)
     connected_at = models.DateTimeField(default=timezone.now)
     seen_at = models.DateTimeField(default=timezone.now, db_index=True)

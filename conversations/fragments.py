@@ -15,9 +15,14 @@ from conversations.models import Attachment, Conversation, Message
 
 
 def conversation_queryset():
-    return Conversation.objects.select_related(
-        "contact", "inbox", "assignee", "last_message", "last_message__author"
-    ).prefetch_related("labels")
+    # The inbox's secrets are decrypted when loaded, and no fragment shows them.
+    return (
+        Conversation.objects.select_related(
+            "contact", "inbox", "assignee", "last_message", "last_message__author"
+        )
+        .defer("inbox__provider_secrets")
+        .prefetch_related("labels")
+    )
 
 
 def message_queryset():

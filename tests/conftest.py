@@ -192,14 +192,24 @@ def visitor(widget_inbox):
     return identity
 
 
+class Listeners(list):
+    """Supervisors with a socket open, one per language."""
+
+    def view(self, conversation):
+        """Their sockets follow `conversation`: its thread updates are rendered too."""
+        from channels_app.models import AgentSocket
+
+        AgentSocket.objects.filter(user__in=self).update(viewing=conversation)
+
+
 @pytest.fixture
 def listening_agents(make_user):
     """A supervisor with an open socket in every language: events are rendered only in
-    the languages of agents who are listening."""
+    the languages of agents who are listening (`.view(conversation)` to follow a thread)."""
     from channels_app.models import AgentSocket
     from inbox.models import Role
 
-    listeners = []
+    listeners = Listeners()
     for code, _name in django_settings.LANGUAGES:
         listener = make_user(Role.SUPERVISOR, language=code, name=f"Listener {code}")
         AgentSocket.objects.create(user=listener, channel_name=f"listener-{code}")

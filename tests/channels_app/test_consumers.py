@@ -219,6 +219,13 @@ async def test_an_opened_conversation_streams_its_thread(
     assert sorted(header(html)[1] for html in received) == ["list", "thread"]
     thread = next(html for html in received if header(html)[1] == "thread")
     assert f'id="message-{second.pk}"' in thread
+
+    # Back to the list: the thread is no longer rendered for anyone.
+    await socket.send_json_to({"type": "open", "conversation": None})
+    await frames(socket)
+    third = await write(customer_writes)(widget_inbox, "Hello?", visitor="visitor:emma")
+    received = await frames(socket, until=await write(event_id_of)(third))
+    assert [header(html)[1] for html in received] == ["list"]
     await socket.disconnect()
 
 

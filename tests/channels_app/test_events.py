@@ -33,8 +33,9 @@ class RecordingLayer:
 
 
 @pytest.fixture(autouse=True)
-def agents_listening_in_every_language(listening_agents):
+def listeners(listening_agents):
     """Events are rendered only in the languages of agents with a socket open."""
+    return listening_agents
 
 
 @pytest.fixture
@@ -91,10 +92,11 @@ def parts(frames):
 
 
 def test_publish_writes_the_event_at_once_and_broadcasts_only_on_commit(
-    widget_inbox, visitor, layer, django_capture_on_commit_callbacks
+    widget_inbox, visitor, layer, listeners, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as callbacks:
         message = services.record_inbound_message(widget_inbox, visitor, body="Hi").message
+        listeners.view(message.conversation)
         event = LiveEvent.objects.get()
         assert (event.kind, event.message_id, event.conversation_id, event.inbox_id) == (
             "message.created",
@@ -164,9 +166,10 @@ def test_broadcast_of_a_vanished_event_sends_nothing(db, layer):
 
 
 def test_a_customer_message_renders_once_per_language_for_agents_and_once_for_the_visitor(
-    widget_inbox, visitor
+    widget_inbox, visitor, listeners
 ):
     message = services.record_inbound_message(widget_inbox, visitor, body="Hola!").message
+    listeners.view(message.conversation)
 
     frames = list(frames_for(latest_event()))
 
@@ -187,9 +190,11 @@ def test_a_customer_message_renders_once_per_language_for_agents_and_once_for_th
 
 
 def test_rendering_for_more_languages_does_not_read_the_database_more(
-    widget_inbox, visitor, settings
+    widget_inbox, visitor, listeners, settings
 ):
-    services.record_inbound_message(widget_inbox, visitor, body="Hola!")
+    listeners.view(
+        services.record_inbound_message(widget_inbox, visitor, body="Hola!").message.conversation
+    )
 
     def queries_to_render():
         event = latest_event()
@@ -207,8 +212,9 @@ def test_rendering_for_more_languages_does_not_read_the_database_more(
     assert three_languages[0] == one_language[0]
 
 
-def test_a_queued_reply_goes_to_agents_only(agent, widget_inbox, customer_writes):
+def test_a_queued_reply_goes_to_agents_only(agent, widget_inbox, customer_writes, listeners):
     conversation = customer_writes(widget_inbox, "Hi").conversation
+    listeners.view(conversation)
     services.send_reply(agent, conversation, "Hello! How can I help?")
 
     event = latest_event()
@@ -234,8 +240,9 @@ def test_a_sent_reply_reaches_the_visitor(
     assert f'id="widget-message-{reply.pk}"' in visitor_frames[0].html
 
 
-def test_a_note_never_produces_a_visitor_part(agent, widget_inbox, customer_writes):
+def test_a_note_never_produces_a_visitor_part(agent, widget_inbox, customer_writes, listeners):
     conversation = customer_writes(widget_inbox, "Hi").conversation
+    listeners.view(conversation)
     note = make_note(agent, conversation, "Refund approved, tell her tomorrow")
     # Even an event wrongly marked for the visitor cannot carry a note to them.
     events.publish("message.created", message=note, visitor=True)
@@ -246,8 +253,11 @@ def test_a_note_never_produces_a_visitor_part(agent, widget_inbox, customer_writ
     assert not any("Refund approved" in f.html and "visitor" in f.group for f in frames)
 
 
-def test_an_event_for_agents_only_has_no_visitor_part(agent, widget_inbox, customer_writes):
+def test_an_event_for_agents_only_has_no_visitor_part(
+    agent, widget_inbox, customer_writes, listeners
+):
     conversation = customer_writes(widget_inbox, "Hi").conversation
+    listeners.view(conversation)
     events.publish("conversation.updated", conversation=conversation)
 
     frames = list(frames_for(latest_event()))
@@ -405,6 +415,28 @@ def test_a_page_rendered_on_an_empty_log_is_told_to_reload_not_replayed_everythi
     services.record_inbound_message(widget_inbox, visitor, body="Before the socket")
 
     assert catch_up(agent_audience(agent, widget_inbox), 0) == ([], False)
+
+
+def test_a_thread_is_rendered_only_in_the_languages_of_those_viewing_it(
+    widget_inbox, visitor, listeners
+):
+    conversation = services.record_inbound_message(
+        widget_inbox, visitor, body="Hola"
+    ).message.conversation
+    parts = lambda: sorted(  # noqa: E731
+        (header(f.html)[1], f.group) for f in frames_for(latest_event()) if "visitor" not in f.group
+    )
+    lists = [("list", f"inbox-{widget_inbox.pk}.{code}") for code in LANGUAGES]
+
+    # No one has the conversation open: only the lists hear of the new message.
+    assert parts() == sorted(lists)
+
+    # A Spanish-speaking supervisor opens it: its thread is rendered in Spanish only.
+    [spanish] = [listener for listener in listeners if listener.language == "es"]
+    listeners[:] = [spanish]
+    listeners.view(conversation)
+    services.record_inbound_message(widget_inbox, visitor, body="¿Hay alguien?")
+    assert parts() == sorted([*lists, ("thread", f"conversation-{conversation.pk}.es")])
 
 
 def test_languages_no_open_socket_speaks_are_not_rendered(agent, widget_inbox, customer_writes):

@@ -453,8 +453,10 @@ def test_a_hostile_file_name_is_escaped_everywhere(agent_client, agent, conversa
     assert 'alt="&lt;img src=x onerror=alert(1)&gt;.png"' in page.content.decode()
 
 
-@pytest.mark.usefixtures("listening_agents")
-def test_live_pushes_carry_the_files_to_agents_and_the_visitor(agent, conversation):
+def test_live_pushes_carry_the_files_to_agents_and_the_visitor(
+    agent, conversation, listening_agents
+):
+    listening_agents.view(conversation)
     message = services.send_reply(agent, conversation, "Label attached", files=[image()])
     services.deliver_outbound_message(message.pk)
     attachment = message.attachments.get()

@@ -330,8 +330,8 @@ def test_customer_markup_is_escaped_in_the_thread(agent_client, hostile):
     assert_escaped(response.content.decode())
 
 
-@pytest.mark.usefixtures("listening_agents")
-def test_customer_markup_is_escaped_in_pushed_fragments(hostile):
+def test_customer_markup_is_escaped_in_pushed_fragments(hostile, listening_agents):
+    listening_agents.view(hostile.conversation)
     event = LiveEvent.objects.select_related("conversation__contact").get(message=hostile)
 
     frames = list(frames_for(event))
