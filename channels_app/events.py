@@ -43,7 +43,7 @@ def publish(
         user=user,
         visible_to_visitor=visitor,
     )
-    transaction.on_commit(lambda: broadcast(event.pk))
+    transaction.on_commit(lambda: broadcast(event))
     return event
 
 
@@ -122,15 +122,8 @@ def listening_languages(conversation_id=None):
     )
 
 
-def broadcast(event_id):
+def broadcast(event):
     """Send a committed event to its groups. A failure here loses nothing: clients catch up."""
-    event = (
-        LiveEvent.objects.select_related("conversation__contact", "user")
-        .filter(pk=event_id)
-        .first()
-    )
-    if event is None:
-        return
     layer = get_channel_layer()
     try:
         send_to_groups(
@@ -141,7 +134,7 @@ def broadcast(event_id):
             ],
         )
     except Exception:
-        logger.exception("Broadcasting live event %s failed; clients will catch up", event_id)
+        logger.exception("Broadcasting live event %s failed; clients will catch up", event.pk)
 
 
 def catch_up(audience, last_event_id, *, conversation_id=None):

@@ -32,11 +32,11 @@ def message_queryset():
 
 
 def load_for_event(conversation_id, message_id):
-    conversation = (
-        conversation_queryset().filter(pk=conversation_id).first() if conversation_id else None
-    )
-    message = message_queryset().filter(pk=message_id).first() if message_id else None
-    return conversation, message
+    def one(queryset, pk):
+        # By primary key: at most one row, so no ORDER BY (first() would add one).
+        return next(iter(queryset.filter(pk=pk)), None) if pk else None
+
+    return one(conversation_queryset(), conversation_id), one(message_queryset(), message_id)
 
 
 def conversation_row_oob(conversation, *, move_to_top):

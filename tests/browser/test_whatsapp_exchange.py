@@ -113,6 +113,8 @@ def test_a_whatsapp_customer_and_an_agent_exchange_text_and_pictures_live(
 
     # The customer writes on WhatsApp: the conversation appears in the list by itself.
     customer_writes(sandbox, inbox, "Hola")
+    # Stored by the worker first (a failure here is the worker's, below it the push's).
+    wait_for(lambda: Message.objects.filter(inbox=inbox, body="Hola").exists(), 20)
     row = page.locator(".conv-row", has_text="Lucía Romero")
     expect(row).to_be_visible(timeout=20_000)
     row.get_by_role("link").click()

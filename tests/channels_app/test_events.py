@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from channels_app import events
-from channels_app.events import Audience, broadcast, catch_up, frames_for
+from channels_app.events import Audience, catch_up, frames_for
 from channels_app.models import LiveEvent
 from channels_app.tasks import prune_live_events
 from conversations import services
@@ -154,12 +154,6 @@ def test_a_failing_channel_layer_does_not_fail_the_action(
 
     assert LiveEvent.objects.count() == 1
     assert "clients will catch up" in caplog.text
-
-
-def test_broadcast_of_a_vanished_event_sends_nothing(db, layer):
-    broadcast(987654)
-
-    assert layer.sent == []
 
 
 # --- frames_for -------------------------------------------------------------------------------
