@@ -16,34 +16,39 @@ def visitor_language(conversation):
     return conversation.contact.language or settings.LANGUAGE_CODE
 
 
-def _loaded(event):
-    """Fetch what the fragments need once per event, however many parts render it."""
-    cached = getattr(event, "_fragment_objects", None)
-    if cached is None:
-        cached = fragments.load_for_event(event.conversation_id, event.message_id)
-        event._fragment_objects = cached
-    return cached
+def _conversation(event):
+    """The conversation the fragments show, fetched once per event whatever renders it."""
+    if not hasattr(event, "_fragment_conversation"):
+        event._fragment_conversation = fragments.load_conversation(event.conversation_id)
+    return event._fragment_conversation
+
+
+def _message(event):
+    """The event's message, fetched once, and only by the parts that show it."""
+    if not hasattr(event, "_fragment_message"):
+        event._fragment_message = fragments.load_message(event.message_id)
+    return event._fragment_message
 
 
 def _row(event, move):
-    conversation, _message = _loaded(event)
+    conversation = _conversation(event)
     return fragments.conversation_row_oob(conversation, move_to_top=move) if conversation else ""
 
 
 def _thread_message(event):
-    _conversation, message = _loaded(event)
+    message = _message(event)
     return fragments.message_oob(message) if message else ""
 
 
 def _visitor_message(event):
-    _conversation, message = _loaded(event)
+    message = _message(event)
     if message is None or not message.is_visible_to_customer:
         return ""
     return fragments.visitor_message_oob(message)
 
 
 def _thread_header(event):
-    conversation, _message = _loaded(event)
+    conversation = _conversation(event)
     if conversation is None:
         return ""
     html = fragments.thread_header_oob(conversation)
@@ -53,7 +58,7 @@ def _thread_header(event):
 
 
 def _contact(event):
-    conversation, _message = _loaded(event)
+    conversation = _conversation(event)
     if conversation is None:
         return ""
     from contacts.fragments import contact_panel_oob
@@ -69,7 +74,7 @@ def _mention(event):
 
     from django.utils.translation import gettext
 
-    _conversation, message = _loaded(event)
+    message = _message(event)
     if message is None:
         return ""
     author = message.author.display_name if message.author else ""

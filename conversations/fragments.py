@@ -31,12 +31,17 @@ def message_queryset():
     )
 
 
-def load_for_event(conversation_id, message_id):
-    def one(queryset, pk):
-        # By primary key: at most one row, so no ORDER BY (first() would add one).
-        return next(iter(queryset.filter(pk=pk)), None) if pk else None
+def _by_pk(queryset, pk):
+    # At most one row, so no ORDER BY (first() would add one).
+    return next(iter(queryset.filter(pk=pk)), None) if pk else None
 
-    return one(conversation_queryset(), conversation_id), one(message_queryset(), message_id)
+
+def load_conversation(pk):
+    return _by_pk(conversation_queryset(), pk)
+
+
+def load_message(pk):
+    return _by_pk(message_queryset(), pk)
 
 
 def conversation_row_oob(conversation, *, move_to_top):

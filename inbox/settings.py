@@ -205,6 +205,8 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+if os.environ.get("WORKER_CONCURRENCY"):
+    CELERY_WORKER_CONCURRENCY = int(os.environ["WORKER_CONCURRENCY"])
 CELERY_TASK_IGNORE_RESULT = True
 # A webhook enqueues its processing after storing the delivery. When Redis is down the
 # stored event waits for the sweeper, so publishing must give up quickly, not block.
