@@ -170,14 +170,27 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 EMBEDDED = not REDIS_URL
 
+CHANNEL_LAYER_READ_TIMEOUT = 15  # seconds; more than channels-redis's 5 s blocking pop
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # redis-py caps an async pool at 100 connections; with many sockets
-                # group_discard would fail and leave stale group members.
-                "hosts": [{"address": REDIS_URL, "max_connections": 1000}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # redis-py caps an async pool at 100 connections; with many sockets
+                        # group_discard would fail and leave stale group members.
+                        "max_connections": 1000,
+                        # A socket's receive blocks in BZPOPMIN for up to 5 s, and redis-py's
+                        # default read timeout is also 5 s: under load the client gave up
+                        # first, the consumer died and its websocket closed. Reads wait
+                        # longer than the pop; connecting still fails fast.
+                        "socket_timeout": CHANNEL_LAYER_READ_TIMEOUT,
+                        "socket_connect_timeout": 5,
+                    }
+                ],
                 "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "switchboard"),
                 "capacity": 1500,
                 "expiry": 60,
