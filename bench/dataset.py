@@ -26,7 +26,7 @@ import psycopg
 
 SEED = 20261203
 # 4: inbox secrets encrypted with the bench-only key (config.BENCH_FIELD_ENCRYPTION_KEY).
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 PASSWORD = "bench-password"  # noqa: S105 - the bench users' own, on the bench database
 
 RARE_WORDS = [

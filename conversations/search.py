@@ -23,11 +23,17 @@ lower case without accents and kept whole: no stemming, no stop words.
 
 Queries go through `websearch_to_tsquery`, so "quoted phrases", -exclusions and `or`
 work as people expect; results are ranked with `ts_rank` and highlighted with
-`ts_headline`. Customer text is untrusted: the headline marks matches with control
-characters that cannot come from the text (they are blanked first), the result is
-HTML-escaped, and only then do the markers become our <mark> tags.
+`ts_headline`. Only the newest RANKED_MATCHES matches are ranked: a common word matches a
+good part of the history, and ranking every match made a search cost more the longer the
+history (bench/README.md). For a support inbox the best of the recent matches is what is
+wanted; an older message is found with a rarer word or a phrase.
 
-Contacts match on name, e-mail or phone (`icontains`); a query like "#123" or "123" also
+Customer text is untrusted: the headline marks matches with control characters that
+cannot come from the text (they are blanked first), the result is HTML-escaped, and only
+then do the markers become our <mark> tags.
+
+Contacts match on name, e-mail or phone (`icontains`, through trigram indexes on
+PostgreSQL: contacts migration 0004); a query like "#123" or "123" also
 finds conversation 123. Everything goes through `Conversation.objects.visible_to(user)`.
 
 On SQLite (embedded mode) messages match with an escaped, case-insensitive `icontains`,
@@ -48,8 +54,7 @@ from django.contrib.postgres.search import (
     SearchVectorField,
 )
 from django.db import connection
-from django.db.models import F, Func, OuterRef, Q, Subquery, TextField, Value
-from django.db.models.expressions import RawSQL
+from django.db.models import Expression, F, Func, OuterRef, Q, Subquery, TextField, Value
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
@@ -61,6 +66,7 @@ SEARCH_CONFIG = "switchboard_search"
 MESSAGE_INDEX = "message_search_document_idx"
 SEARCHABLE_KINDS = (MessageKind.TEXT, MessageKind.NOTE)
 MESSAGE_PAGE_SIZE = 20
+RANKED_MATCHES = 1000  # the newest matches that are ranked; older ones are not shown
 CONTACT_LIMIT = 10
 MAX_QUERY_LENGTH = 200
 
@@ -74,14 +80,23 @@ CONVERSATION_NUMBER = re.compile(r"#?(\d{1,18})")
 PHONE_PUNCTUATION = re.compile(r"[\s().-]")
 
 
-class MessageDocument(RawSQL):
-    """The message's stored search document (a column only PostgreSQL has, migration 0006).
+class MessageDocument(Expression):
+    """The message's stored search document (a column only PostgreSQL has, migration 0006),
+    in a query over messages, under whatever alias that query gives the table.
 
     Not a model field: on SQLite there is no such column, and Django never writes it.
     """
 
-    def __init__(self):
-        super().__init__('"conversations_message"."search_document"', [], SearchVectorField())
+    output_field = SearchVectorField()
+    table_alias = None
+
+    def resolve_expression(self, query=None, *args, **kwargs):
+        resolved = self.copy()
+        resolved.table_alias = query.get_initial_alias()
+        return resolved
+
+    def as_sql(self, compiler, connection):
+        return f"{compiler.quote_name_unless_alias(self.table_alias)}.search_document", []
 
 
 class BlankMarkers(Func):
@@ -169,30 +184,40 @@ def matching_contacts(user, query):
 
 
 def searchable_messages(user):
-    return (
-        Message.objects.filter(
-            conversation__in=visible_conversations(user),
-            kind__in=SEARCHABLE_KINDS,
-            is_deleted=False,
-        )
-        .select_related("conversation__contact", "inbox", "author")
-        .defer(*UNUSED_INBOX_FIELDS)
+    return Message.objects.filter(
+        conversation__in=visible_conversations(user),
+        kind__in=SEARCHABLE_KINDS,
+        is_deleted=False,
+    )
+
+
+def with_display_relations(messages):
+    return messages.select_related("conversation__contact", "inbox", "author").defer(
+        *UNUSED_INBOX_FIELDS
     )
 
 
 def matching_messages(user, query):
     """Messages that match, best first (PostgreSQL) or newest first (SQLite), unsliced."""
     if connection.vendor != "postgresql":
-        return (
+        return with_display_relations(
             searchable_messages(user)
             .filter(body__icontains=plain_term(query))
             .order_by("-created_at", "-pk")
         )
     words = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
-    return (
+    # Rank the newest matches only: a common word matches a good part of the history, and
+    # ranking (and joining) every match cost more the more messages there were.
+    candidates = (
         searchable_messages(user)
         .alias(document=MessageDocument())
         .filter(document=words)
+        .order_by("-pk")
+        .values("pk")[:RANKED_MATCHES]
+    )
+    return (
+        with_display_relations(Message.objects.filter(pk__in=candidates))
+        .alias(document=MessageDocument())
         .annotate(
             rank=SearchRank(F("document"), words, normalization=Value(1)),
             headline=SearchHeadline(

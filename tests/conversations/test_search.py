@@ -191,6 +191,21 @@ def test_the_better_match_comes_first(agent_client, widget_inbox, customer_write
     assert hit_ids(search(agent_client, "refund")) == [focused.pk, passing.pk]
 
 
+@postgres_only
+def test_only_the_newest_matches_are_ranked(
+    agent_client, widget_inbox, customer_writes, monkeypatch
+):
+    # A common word matches much of the history: the best of the newest matches are shown,
+    # however many older ones there are.
+    monkeypatch.setattr("conversations.search.RANKED_MATCHES", 2)
+    oldest = customer_writes(widget_inbox, "Refund please: refund the refund.")
+    newer = customer_writes(widget_inbox, "About the refund, and my office address too.")
+    newest = customer_writes(widget_inbox, "Refund, refund: still waiting.")
+
+    assert hit_ids(search(agent_client, "refund")) == [newest.pk, newer.pk]
+    assert oldest.pk not in hit_ids(search(agent_client, "refund"))
+
+
 def test_matched_words_are_marked(agent_client, widget_inbox, customer_writes):
     customer_writes(widget_inbox, "Is the Guji still in stock?")
 
@@ -394,6 +409,25 @@ def test_message_search_uses_the_gin_index(agent, widget_inbox):
 
     assert MESSAGE_INDEX in plan
     assert "Bitmap Index Scan" in plan
+
+
+@postgres_only
+@pytest.mark.parametrize(
+    ("lookup", "index"),
+    [
+        ("name__icontains", "contact_name_trgm_idx"),
+        ("email__icontains", "contact_email_trgm_idx"),
+        ("phone__contains", "contact_phone_trgm_idx"),
+    ],
+)
+def test_contact_matching_uses_a_trigram_index(db, lookup, index):
+    Contact.objects.bulk_create([Contact(name=f"Customer {n}") for n in range(50)])
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+
+    plan = Contact.objects.filter(**{lookup: "garc"}).explain()
+
+    assert index in plan
 
 
 # --- Snippets without full-text search (embedded mode) ----------------------------------------
