@@ -82,7 +82,7 @@ SCALES = {
         duration_s=20,
         ingest_messages=300,
         idle_sockets=100,
-        held_sockets=500,
+        held_sockets=2000,  # what one ASGI process must hold, whatever the data size
         drain_s=240,
     ),
 }
