@@ -122,6 +122,12 @@
   }
   document.addEventListener("htmx:oobAfterSwap", restoreListAnchor);
 
+  // Versions are fixed-width timestamps ("seconds.micro"), so they compare as strings.
+  function isOlder(item, existing) {
+    var fresh = item.dataset.version, shown = existing.dataset.version;
+    return Boolean(fresh && shown && fresh.length === shown.length && fresh < shown);
+  }
+
   // Upsert by id. data-upsert="replace": update in place if present, else insert.
   // data-upsert="move": take the old copy out and insert the new one (a row moving up).
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
@@ -138,6 +144,12 @@
     if (kept && fresh) { fresh.checked = kept.checked; }
     if (isRow && !rowMatchesView(item)) {
       if (existing) { existing.remove(); }
+      event.detail.shouldSwap = false;
+      return;
+    }
+    // A copy older than the one shown never replaces it: a reply's own response (still
+    // "queued") can reach the page after the push saying it was sent.
+    if (existing && isOlder(item, existing)) {
       event.detail.shouldSwap = false;
       return;
     }

@@ -273,6 +273,20 @@ def test_reply_is_saved_and_answered_with_the_message_and_a_fresh_composer(
     assert 'role="alert"' not in content.split('id="composer"')[1].split("</form>")[0]
 
 
+def test_a_rendered_message_carries_the_version_of_its_state(agent_client, conversation):
+    # The page keeps the newest copy of a message whichever road brings it (live.js).
+    agent_client.post(
+        reverse("conversations:reply", args=[conversation.pk]), {"body": "On its way"}
+    )
+    message = Message.objects.get(direction=Direction.OUTBOUND)
+
+    content = agent_client.get(reverse("conversations:detail", args=[conversation.pk])).content
+    version = re.search(rf'id="message-{message.pk}"[^>]*data-version="([^"]*)"', content.decode())
+
+    assert version is not None
+    assert version.group(1) == f"{message.status_changed_at.timestamp():.6f}"
+
+
 def test_an_empty_reply_is_refused_with_422_and_nothing_saved(agent_client, conversation):
     response = agent_client.post(
         reverse("conversations:reply", args=[conversation.pk]), {"body": "   "}, headers=HTMX
