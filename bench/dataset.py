@@ -25,7 +25,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 SEED = 20261203
-# 4: inbox secrets encrypted with the bench-only key (config.BENCH_FIELD_ENCRYPTION_KEY).
+# 4: inbox secrets encrypted with the bench-only key (config.BENCH_FIELD_ENCRYPTION_KEY);
+# 5: messages' stored search document; 6: contacts' trigram indexes (built by migrations).
 FORMAT_VERSION = 6
 PASSWORD = "bench-password"  # noqa: S105 - the bench users' own, on the bench database
 

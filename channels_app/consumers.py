@@ -125,7 +125,7 @@ class AgentConsumer(LiveConsumer):
             self.audience.conversation_id = None
         if conversation_id is None:
             if previous is not None:
-                await database_sync_to_async(_view)(self.channel_name, None)
+                await database_sync_to_async(presence.socket_views)(self.channel_name, None)
             return
         allowed = await database_sync_to_async(_open_and_mark_read)(
             self.user, conversation_id, self.channel_name
@@ -249,17 +249,11 @@ def _open_and_mark_read(user, conversation_id, channel_name):
     from conversations.services import mark_conversation_read
 
     conversation = Conversation.objects.visible_to(user).filter(pk=conversation_id).first()
-    _view(channel_name, conversation)
+    presence.socket_views(channel_name, conversation)
     if conversation is None:
         return False
     mark_conversation_read(user, conversation)
     return True
-
-
-def _view(channel_name, conversation):
-    from channels_app.models import AgentSocket
-
-    AgentSocket.objects.filter(channel_name=channel_name).update(viewing=conversation)
 
 
 def _unread_counts(user):

@@ -102,7 +102,7 @@ def frames_for(event):
             )
 
 
-def listening_languages(conversation_id=None):
+def listening_languages(conversation_id):
     """Who is listening, in one query: (languages of agents with a socket open, languages
     of those viewing `conversation_id`), each in the order of settings.LANGUAGES.
 
@@ -110,9 +110,8 @@ def listening_languages(conversation_id=None):
     was read asks for what it missed once it has joined, so it cannot lose an event
     rendered without its language.
     """
-    viewing = Q(viewing_id=conversation_id) if conversation_id else Q(pk__in=[])
     rows = AgentSocket.objects.values_list("user__language").annotate(
-        viewers=Count("pk", filter=viewing)
+        viewers=Count("pk", filter=Q(viewing_id=conversation_id))
     )
     counts = dict(rows.order_by())
     order = [code for code, _name in settings.LANGUAGES]

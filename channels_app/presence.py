@@ -78,6 +78,12 @@ def _offline_without_sockets(user):
         _set(user, Availability.OFFLINE, automatic=True)
 
 
+def socket_views(channel_name, conversation):
+    """The socket follows `conversation` (None: no thread): its thread updates are
+    rendered for this socket's language from now on."""
+    AgentSocket.objects.filter(channel_name=channel_name).update(viewing=conversation)
+
+
 def socket_seen(channel_name):
     AgentSocket.objects.filter(channel_name=channel_name).update(seen_at=timezone.now())
 

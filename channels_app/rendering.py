@@ -16,18 +16,22 @@ def visitor_language(conversation):
     return conversation.contact.language or settings.LANGUAGE_CODE
 
 
+def _once(event, attribute, load, pk):
+    """Fetch an object for an event's fragments once, whatever parts render it, and only
+    when a part asks for it."""
+    if not hasattr(event, attribute):
+        setattr(event, attribute, load(pk))
+    return getattr(event, attribute)
+
+
 def _conversation(event):
-    """The conversation the fragments show, fetched once per event whatever renders it."""
-    if not hasattr(event, "_fragment_conversation"):
-        event._fragment_conversation = fragments.load_conversation(event.conversation_id)
-    return event._fragment_conversation
+    return _once(
+        event, "_fragment_conversation", fragments.load_conversation, event.conversation_id
+    )
 
 
 def _message(event):
-    """The event's message, fetched once, and only by the parts that show it."""
-    if not hasattr(event, "_fragment_message"):
-        event._fragment_message = fragments.load_message(event.message_id)
-    return event._fragment_message
+    return _once(event, "_fragment_message", fragments.load_message, event.message_id)
 
 
 def _row(event, move):

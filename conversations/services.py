@@ -509,7 +509,7 @@ def _send_not_taken(message_id, error):
 
 
 @transaction.atomic
-def settle_stalled_send(message_id, now):
+def settle_stalled_send(message_id):
     """A send whose worker never came back (found by the sweeper): `unknown`, never resent.
 
     Returns (1 if it was settled else 0, the id of the conversation's next queued reply).
@@ -517,11 +517,11 @@ def settle_stalled_send(message_id, now):
     message = Message.objects.select_for_update(of=("self",)).get(pk=message_id)
     if message.status != DeliveryStatus.SENDING:
         return 0, None
-    message.status = DeliveryStatus.UNKNOWN
-    message.status_changed_at = now
-    message.error_message = _("Sending did not finish; the message may not have been delivered.")
-    message.save(update_fields=["status", "status_changed_at", "error_message"])
-    publish("message.updated", message=message)
+    _settle(
+        message,
+        DeliveryStatus.UNKNOWN,
+        error_message=_("Sending did not finish; the message may not have been delivered."),
+    )
     return 1, next_queued_id(message)
 
 

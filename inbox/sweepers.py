@@ -60,7 +60,7 @@ def sweep_outbound_messages(now=None):
         status=DeliveryStatus.SENDING,
         status_changed_at__lt=now - sending_grace(),
     ).values_list("pk", flat=True)[:1000]:
-        settled, after = settle_stalled_send(message_id, now)
+        settled, after = settle_stalled_send(message_id)
         stuck += settled
         if after is not None:
             # Replies of the same conversation waited behind it: the next one goes now.
