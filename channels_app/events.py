@@ -8,12 +8,14 @@ when it reconnects (see `catch_up`).
 """
 
 import logging
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Case, F, IntegerField, Q, When
 
 from channels_app import rendering
 from channels_app.groups import conversation_group, inbox_group, user_group, visitor_group
@@ -43,8 +45,52 @@ def publish(
         user=user,
         visible_to_visitor=visitor,
     )
-    transaction.on_commit(lambda: broadcast(event))
+    collectors = _collectors()
+    batch = collectors[-1] if collectors else None
+    transaction.on_commit(lambda: _committed(event, batch))
     return event
+
+
+def _committed(event, batch):
+    # A transaction can commit after the block that published in it has ended (an outer
+    # transaction): then the event goes out on its own.
+    if batch is not None and batch.open:
+        batch.events.append(event)
+    else:
+        broadcast(event)
+
+
+_local = threading.local()
+
+
+def _collectors():
+    """The open `batched_broadcasts()` blocks of this thread, innermost last."""
+    if not hasattr(_local, "collectors"):
+        _local.collectors = []
+    return _local.collectors
+
+
+@contextmanager
+def batched_broadcasts():
+    """Broadcast the events published inside the block together when it ends: one
+    listeners query, one load of the rows they show and one trip to the channel layer for
+    all of them. Wrap it around a transaction: events of a rolled-back transaction (or
+    savepoint) never reach the list, as their on-commit callbacks never run."""
+    batch = _Batch()
+    _collectors().append(batch)
+    try:
+        yield
+    finally:
+        _collectors().remove(batch)
+        batch.open = False
+        if batch.events:
+            broadcast_many(batch.events)
+
+
+@dataclass(eq=False)
+class _Batch:
+    events: list = field(default_factory=list)
+    open: bool = True
 
 
 @dataclass
@@ -71,16 +117,19 @@ def frame_html(event_id, part, html):
     return f"<!-- live-event {event_id} {part} -->\n{html}"
 
 
-def frames_for(event):
+def frames_for(event, listeners=None):
     """Render an event once per part and language, addressed to its groups.
 
     Only for listeners: the list in the languages of agents with a socket open, the thread
     in the languages of those viewing the conversation. A generator, so the first group's
-    frame goes out before the last one is rendered.
+    frame goes out before the last one is rendered. `listeners` (from `Listeners.of`) is
+    read here when not given.
     """
     if event.inbox_id:
-        listening, viewing = listening_languages(event.conversation_id)
-        for language in listening:
+        if listeners is None:
+            listeners = Listeners.of([event])
+        viewing = listeners.viewing(event.conversation_id)
+        for language in listeners.languages:
             parts = [("list", inbox_group(event.inbox_id, language))]
             if language in viewing:
                 parts.append(("thread", conversation_group(event.conversation_id, language)))
@@ -93,47 +142,86 @@ def frames_for(event):
         if rendered:
             yield Frame(user_group(event.user_id), frame_html(event.pk, "user", rendered))
     if event.visible_to_visitor and event.conversation_id:
-        conversation = event.conversation
-        rendered = rendering.render(event, "visitor", rendering.visitor_language(conversation))
-        if rendered:
-            yield Frame(
-                visitor_group(conversation.contact_identity_id),
-                frame_html(event.pk, "visitor", rendered),
-            )
+        conversation = rendering.conversation_of(event)
+        if conversation is not None:
+            rendered = rendering.render(event, "visitor", rendering.visitor_language(conversation))
+            if rendered:
+                yield Frame(
+                    visitor_group(conversation.contact_identity_id),
+                    frame_html(event.pk, "visitor", rendered),
+                )
 
 
-def listening_languages(conversation_id):
-    """Who is listening, in one query: (languages of agents with a socket open, languages
-    of those viewing `conversation_id`), each in the order of settings.LANGUAGES.
+@dataclass(frozen=True)
+class Listeners:
+    """Who is listening, read in one query for a set of events: the languages of agents
+    with a socket open (in the order of settings.LANGUAGES) and, per conversation, the
+    languages of those viewing it.
 
     No one listens to the other groups. A socket that opens (or starts viewing) after this
     was read asks for what it missed once it has joined, so it cannot lose an event
     rendered without its language.
     """
-    rows = AgentSocket.objects.values_list("user__language").annotate(
-        viewers=Count("pk", filter=Q(viewing_id=conversation_id))
-    )
-    counts = dict(rows.order_by())
-    order = [code for code, _name in settings.LANGUAGES]
-    return (
-        [code for code in order if code in counts],
-        [code for code in order if counts.get(code)],
-    )
+
+    languages: tuple
+    viewers: dict  # conversation id -> frozenset of languages
+
+    @classmethod
+    def of(cls, events):
+        conversation_ids = {e.conversation_id for e in events if e.inbox_id}
+        if not conversation_ids:
+            return cls((), {})
+        watched = Case(
+            When(viewing_id__in=conversation_ids, then=F("viewing_id")),
+            default=None,
+            output_field=IntegerField(),
+        )
+        rows = (
+            AgentSocket.objects.annotate(watched=watched)
+            .values_list("user__language", "watched")
+            .distinct()
+            .order_by()
+        )
+        languages, viewers = set(), {}
+        for language, conversation_id in rows:
+            languages.add(language)
+            if conversation_id is not None:
+                viewers.setdefault(conversation_id, set()).add(language)
+        order = [code for code, _name in settings.LANGUAGES]
+        return cls(
+            tuple(code for code in order if code in languages),
+            {pk: frozenset(codes) for pk, codes in viewers.items()},
+        )
+
+    def viewing(self, conversation_id):
+        return self.viewers.get(conversation_id, frozenset())
 
 
 def broadcast(event):
     """Send a committed event to its groups. A failure here loses nothing: clients catch up."""
+    broadcast_many([event])
+
+
+def broadcast_many(events):
+    """Send committed events to their groups, in order, in one trip to the channel layer."""
     layer = get_channel_layer()
     try:
+        listeners = Listeners.of(events)
+        if listeners.languages or any(e.visible_to_visitor for e in events):
+            rendering.preload(events)
         send_to_groups(
             layer,
             [
                 (frame.group, {"type": "live.event", "html": frame.html})
-                for frame in frames_for(event)
+                for event in events
+                for frame in frames_for(event, listeners)
             ],
         )
     except Exception:
-        logger.exception("Broadcasting live event %s failed; clients will catch up", event.pk)
+        logger.exception(
+            "Broadcasting live events %s failed; clients will catch up",
+            ", ".join(str(e.pk) for e in events),
+        )
 
 
 def catch_up(audience, last_event_id, *, conversation_id=None):

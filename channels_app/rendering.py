@@ -24,7 +24,7 @@ def _once(event, attribute, load, pk):
     return getattr(event, attribute)
 
 
-def _conversation(event):
+def conversation_of(event):
     return _once(
         event, "_fragment_conversation", fragments.load_conversation, event.conversation_id
     )
@@ -34,8 +34,20 @@ def _message(event):
     return _once(event, "_fragment_message", fragments.load_message, event.message_id)
 
 
+def preload(events):
+    """Load what the events' fragments show in one query per kind of row (plus their
+    prefetches), instead of one per event."""
+    conversations = fragments.conversation_queryset().in_bulk(
+        {e.conversation_id for e in events if e.conversation_id}
+    )
+    messages = fragments.message_queryset().in_bulk({e.message_id for e in events if e.message_id})
+    for event in events:
+        event._fragment_conversation = conversations.get(event.conversation_id)
+        event._fragment_message = messages.get(event.message_id)
+
+
 def _row(event, move):
-    conversation = _conversation(event)
+    conversation = conversation_of(event)
     return fragments.conversation_row_oob(conversation, move_to_top=move) if conversation else ""
 
 
@@ -52,7 +64,7 @@ def _visitor_message(event):
 
 
 def _thread_header(event):
-    conversation = _conversation(event)
+    conversation = conversation_of(event)
     if conversation is None:
         return ""
     html = fragments.thread_header_oob(conversation)
@@ -62,7 +74,7 @@ def _thread_header(event):
 
 
 def _contact(event):
-    conversation = _conversation(event)
+    conversation = conversation_of(event)
     if conversation is None:
         return ""
     from contacts.fragments import contact_panel_oob

@@ -1,7 +1,7 @@
 """Inbound deliveries from providers: stored raw first, applied by a task.
 
 `accept_delivery` is what a webhook does once the signature checks out: one row, committed,
-then the answer. `apply_inbound_event` parses the stored bytes with the inbox's adapter
+then the answer. `apply_inbound_events` parses the stored bytes with the inbox's adapter
 and applies every message and receipt in them. Both are idempotent: the same delivery
 stored again is the same row, and a message the provider repeats is stored once.
 """
@@ -10,14 +10,16 @@ import logging
 from dataclasses import dataclass
 
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from contacts.models import ConsentState
+from channels_app import events
+from contacts.models import ConsentState, ContactIdentity
 from contacts.services import InvalidPhoneNumber, get_or_create_identity, record_consent
 from conversations import services as conversation_services
 from conversations.models import Conversation, Message
-from inbox.models import InboundEvent, InboundEventStatus
+from inbox.models import InboundEvent, InboundEventStatus, Inbox
 from inbox.providers import adapter_for
 from inbox.providers.base import PayloadInvalid
 
@@ -71,44 +73,131 @@ def apply_inbound_event(event_id):
     the admin and re-processable (set it back to pending) after a fix. When the database
     is unavailable the event stays pending (returns None): the sweeper enqueues it again.
     """
+    applied = apply_inbound_events(event_id, batch_size=1)
+    if applied is None:
+        return None
+    return applied[0] if applied else InboundEvent.objects.filter(pk=event_id).first()
+
+
+def apply_inbound_events(event_id, *, batch_size):
+    """Apply the delivery `event_id` and up to `batch_size - 1` other pending ones, oldest
+    first, in one transaction; their live updates go out together after it commits.
+
+    This is what a worker does for a delivery's task: under load deliveries queue up, and
+    taking them in a batch spares per delivery a commit, the inbox's load, the known
+    senders' lookup and the broadcast's queries (a delivery's own task then finds it
+    applied). Each delivery is applied in a savepoint, so one that fails is recorded as
+    failed alone. Events another worker is applying are skipped: that worker has them.
+
+    Returns the events applied or failed here, or None when the database went away:
+    nothing was applied and the deliveries stay pending for the sweeper.
+    """
     try:
-        with transaction.atomic():
-            event = (
-                # Only the event: the inbox row stays free for sends and other deliveries.
-                InboundEvent.objects.select_for_update(of=("self",))
-                .select_related("inbox")
-                .filter(pk=event_id)
-                .first()
-            )
-            if event is None or event.status == InboundEventStatus.PROCESSED:
-                return event
-            event.attempts += 1
-            adapter = adapter_for(event.inbox)
-            try:
-                parsed = adapter.parse(bytes(event.body), event.content_type)
-            except PayloadInvalid as error:
-                return _fail(event, str(error) or _("The delivery could not be read."))
-            for item in parsed.messages:
-                _apply_message(event.inbox, item)
-            for receipt in parsed.statuses:
-                conversation_services.apply_receipt(event.inbox, receipt)
-            event.status = InboundEventStatus.PROCESSED
-            event.processed_at = timezone.now()
-            event.error = ""
-            event.save(update_fields=["status", "processed_at", "error", "attempts"])
-            return event
+        with events.batched_broadcasts(), transaction.atomic():
+            return _apply_batch(_claim(event_id, batch_size))
     except (OperationalError, InterfaceError):
-        # The database went away mid-way: nothing was applied (the transaction is gone), and
-        # the delivery is fine. It stays pending; the sweeper enqueues it again. Marking it
-        # failed would leave the customer's message unapplied for good.
+        if batch_size > 1:
+            # Perhaps not the database but one delivery of the batch that breaks the
+            # connection: the named one alone still gets its chance, as do the others in
+            # their own tasks.
+            return apply_inbound_events(event_id, batch_size=1)
+        # Nothing was applied (the transaction is gone), and the delivery is fine. It stays
+        # pending; the sweeper enqueues it again. Marking it failed would leave the
+        # customer's message unapplied for good.
         logger.warning("Inbound event %s not applied: database unavailable; will retry", event_id)
         return None
-    except Exception as error:
-        logger.exception("Inbound event %s could not be applied", event_id)
+
+
+def _apply_batch(batch):
+    inboxes = Inbox.objects.in_bulk({event.inbox_id for event in batch})
+    parsed = {}
+    for event in batch:
+        event.inbox = inboxes[event.inbox_id]
+        event.attempts += 1
+        try:
+            parsed[event.pk] = adapter_for(event.inbox).parse(bytes(event.body), event.content_type)
+        except PayloadInvalid as error:
+            _fail(event, str(error) or _("The delivery could not be read."))
+    identities = _known_identities(
+        (event.inbox_id, item.sender.external_id)
+        for event in batch
+        if event.pk in parsed
+        for item in parsed[event.pk].messages
+    )
+    applied = []
+    for event in batch:
+        if event.pk not in parsed:
+            continue
+        error = _apply_one(event, parsed[event.pk], identities)
+        if error is None:
+            applied.append(event)
+        else:
+            _fail(event, error)
+    if applied:
+        now = timezone.now()
+        InboundEvent.objects.filter(pk__in=[event.pk for event in applied]).update(
+            status=InboundEventStatus.PROCESSED,
+            processed_at=now,
+            error="",
+            attempts=F("attempts") + 1,
+        )
+        for event in applied:
+            event.status, event.processed_at, event.error = InboundEventStatus.PROCESSED, now, ""
+    return batch
+
+
+def _claim(event_id, batch_size):
+    """Lock the event named (unless applied, or being applied elsewhere) and the oldest
+    other pending ones, skipping those locked by another worker."""
+    claimed = list(
+        InboundEvent.objects.select_for_update(skip_locked=True)
+        .filter(pk=event_id)
+        .exclude(status=InboundEventStatus.PROCESSED)
+    )
+    if batch_size > len(claimed):
+        claimed += (
+            InboundEvent.objects.select_for_update(skip_locked=True)
+            .filter(status=InboundEventStatus.PENDING)
+            .exclude(pk=event_id)
+            .order_by("received_at", "pk")[: batch_size - len(claimed)]
+        )
+    return sorted(claimed, key=lambda event: (event.received_at, event.pk))
+
+
+def _known_identities(pairs):
+    """The senders of a batch already known, by (inbox id, external id), in one query."""
+    by_inbox = {}
+    for inbox_id, external_id in pairs:
+        by_inbox.setdefault(inbox_id, set()).add(external_id)
+    if not by_inbox:
+        return {}
+    match = Q()
+    for inbox_id, external_ids in by_inbox.items():
+        match |= Q(inbox_id=inbox_id, external_id__in=external_ids)
+    return {
+        (identity.inbox_id, identity.external_id): identity
+        for identity in ContactIdentity.objects.select_related("contact").filter(match)
+    }
+
+
+def _apply_one(event, parsed, identities):
+    """Apply one parsed event in its own savepoint. Returns None, or why it failed.
+
+    A database error that is not the event's own (the connection is gone) propagates, so
+    the whole batch stays pending.
+    """
+    try:
         with transaction.atomic():
-            event = InboundEvent.objects.select_for_update().get(pk=event_id)
-            event.attempts += 1
-            return _fail(event, f"{error.__class__.__name__}: {error}")
+            for item in parsed.messages:
+                _apply_message(event.inbox, item, identities)
+            for receipt in parsed.statuses:
+                conversation_services.apply_receipt(event.inbox, receipt)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as error:
+        logger.exception("Inbound event %s could not be applied", event.pk)
+        return f"{error.__class__.__name__}: {error}"
+    return None
 
 
 def _fail(event, error):
@@ -119,16 +208,11 @@ def _fail(event, error):
     return event
 
 
-def _apply_message(inbox, item):
+def _apply_message(inbox, item, identities):
     sender = item.sender
-    details = {"name": sender.name, "email": sender.email, "language": sender.language}
-    try:
-        identity, _created = get_or_create_identity(
-            inbox, sender.external_id, phone=sender.phone, **details
-        )
-    except InvalidPhoneNumber:
-        # The message matters more than a number we cannot read.
-        identity, _created = get_or_create_identity(inbox, sender.external_id, **details)
+    identity = identities.get((inbox.pk, sender.external_id))
+    if identity is None:
+        identity = _identity_for(inbox, sender)
     if item.content_attributes.get("is_deleted"):
         # The customer deleted a message they had sent (Instagram): hide it, keep the row.
         return conversation_services.mark_deleted_by_customer(inbox, item.external_id)
@@ -161,6 +245,18 @@ def _apply_message(inbox, item):
             source=_("%(keyword)s keyword") % {"keyword": item.body.strip().upper()[:40]},
         )
     return result.message
+
+
+def _identity_for(inbox, sender):
+    details = {"name": sender.name, "email": sender.email, "language": sender.language}
+    try:
+        identity, _created = get_or_create_identity(
+            inbox, sender.external_id, phone=sender.phone, **details
+        )
+    except InvalidPhoneNumber:
+        # The message matters more than a number we cannot read.
+        identity, _created = get_or_create_identity(inbox, sender.external_id, **details)
+    return identity
 
 
 def _email_thread(inbox, identity, item):

@@ -299,6 +299,8 @@ PROVIDER_HTTP_TIMEOUT = httpx.Timeout(
 # Webhook bodies up to this size are accepted (Meta sends up to 3 MB); larger get 413.
 WEBHOOK_MAX_BODY_BYTES = 4 * 1024 * 1024
 # Inbound media larger than this is not downloaded (the message says so).
+# Deliveries a worker applies in one transaction when they queue up (see inbox/inbound.py).
+INBOUND_BATCH_SIZE = int(os.environ.get("INBOUND_BATCH_SIZE", "20"))
 INBOUND_MEDIA_MAX_BYTES = int(os.environ.get("INBOUND_MEDIA_MAX_BYTES", str(25 * 1024 * 1024)))
 # Sending attempts for a message the provider did not take (429, 5xx, refused connection).
 OUTBOUND_MAX_ATTEMPTS = int(os.environ.get("OUTBOUND_MAX_ATTEMPTS", "6"))

@@ -39,10 +39,11 @@ def schedule_delivery(message_id, delay):
 
 @shared_task(acks_late=True)
 def process_inbound_event(event_id):
-    """Apply one stored provider delivery (idempotent)."""
-    from inbox.inbound import apply_inbound_event
+    """Apply a stored provider delivery, with other pending ones in the same batch
+    (idempotent: a delivery already applied by another task's batch is left alone)."""
+    from inbox.inbound import apply_inbound_events
 
-    apply_inbound_event(event_id)
+    apply_inbound_events(event_id, batch_size=settings.INBOUND_BATCH_SIZE)
 
 
 @shared_task
