@@ -255,8 +255,10 @@ def catch_up(audience, last_event_id, *, conversation_id=None):
         .order_by("pk")[: limit + 1]
     )
     complete = len(events) <= limit
+    events = events[:limit]
+    rendering.preload(events)
     html = []
-    for event in events[:limit]:
+    for event in events:
         for part in parts_for(audience, event, only_thread=conversation_id is not None):
             rendered = rendering.render(event, part, audience.language)
             if rendered:

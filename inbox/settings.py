@@ -101,12 +101,15 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
-    "inbox.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Last: it is synchronous, and under ASGI every middleware inside a synchronous one
+    # runs synchronously too, in the one thread the request is handed to. Placed higher,
+    # the middlewares below it ran asynchronously, each hook a hop to a thread and back.
+    "inbox.middleware.UserPreferencesMiddleware",
 ]
 
 ROOT_URLCONF = "inbox.urls"
@@ -192,7 +195,11 @@ if REDIS_URL:
                     }
                 ],
                 "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "switchboard"),
-                "capacity": 1500,
+                # Per server process, not per socket: every socket of a process shares
+                # one Redis queue, and a group message counts once however many of the
+                # process's sockets it is for. Beyond this (a process that fell behind)
+                # messages are dropped and clients catch up from the table.
+                "capacity": 10000,
                 "expiry": 60,
             },
         }
