@@ -35,3 +35,33 @@ def test_a_receive_outlasts_an_empty_blocking_pop():
             await layer.close_pools()
 
     assert asyncio.run(receive_after_an_idle_pop())["html"] == "late"
+
+
+def test_a_server_process_that_falls_behind_keeps_thousands_of_updates_for_its_sockets():
+    # Every socket of a process shares one Redis queue, so the layer's capacity bounds how
+    # far behind a whole process may fall, not one socket. At 1,500 a busy server dropped
+    # live updates for its sockets while the worker pushed a backlog out.
+    config = {**settings.CHANNEL_LAYERS["default"]["CONFIG"], "prefix": "layer-capacity-spec"}
+    layer = RedisChannelLayer(**config)
+    behind_by = 5_000
+
+    async def fall_behind_then_read():
+        sockets = [await layer.new_channel() for _ in range(20)]
+        for socket in sockets:
+            await layer.group_add("inbox-1.en", socket)
+        try:
+            for n in range(behind_by):
+                await layer.group_send("inbox-1.en", {"type": "live.event", "html": str(n)})
+            received = []
+            while len(received) < behind_by:
+                try:
+                    message = await asyncio.wait_for(layer.receive(sockets[-1]), 2)
+                except TimeoutError:
+                    break  # dropped: nothing more is coming
+                received.append(int(message["html"]))
+            return received
+        finally:
+            await layer.flush()
+            await layer.close_pools()
+
+    assert asyncio.run(fall_behind_then_read()) == list(range(behind_by))
