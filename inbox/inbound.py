@@ -118,6 +118,11 @@ def _apply_batch(batch):
             parsed[event.pk] = adapter_for(event.inbox).parse(bytes(event.body), event.content_type)
         except PayloadInvalid as error:
             _fail(event, str(error) or _("The delivery could not be read."))
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as error:  # a parser's bug must not hold back the rest of the batch
+            logger.exception("Inbound event %s could not be parsed", event.pk)
+            _fail(event, f"{error.__class__.__name__}: {error}")
     identities = _known_identities(
         (event.inbox_id, item.sender.external_id)
         for event in batch

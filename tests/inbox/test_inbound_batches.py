@@ -121,6 +121,24 @@ def test_a_delivery_whose_application_breaks_is_rolled_back_alone(email_inbox, m
 
 
 @pytest.mark.django_db
+def test_a_delivery_that_breaks_its_parser_fails_alone(email_inbox, monkeypatch):
+    real_parse = EmailAdapter.parse
+
+    def parser_bug(self, body, content_type):
+        if b"Message number 1" in body:
+            raise KeyError("x-unexpected-header")
+        return real_parse(self, body, content_type)
+
+    monkeypatch.setattr(EmailAdapter, "parse", parser_bug)
+    stored = [store(email_inbox, n) for n in range(3)]
+
+    apply_inbound_events(stored[0].pk, batch_size=20)
+
+    assert statuses(stored) == ["processed", "failed", "processed"]
+    assert "KeyError" in InboundEvent.objects.get(pk=stored[1].pk).error
+
+
+@pytest.mark.django_db
 def test_when_a_batch_loses_the_database_its_own_delivery_is_tried_alone(email_inbox, monkeypatch):
     real_parse = EmailAdapter.parse
 
