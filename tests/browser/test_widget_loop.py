@@ -181,6 +181,9 @@ def test_an_agent_whose_socket_drops_catches_up_on_everything_missed(
     expect(page.locator(".conv-row", has_text="Message 0 before the drop")).to_be_visible()
     page.locator(".conv-row", has_text="Message 0").get_by_role("link").click()
     thread = page.get_by_role("list", name="Messages")
+    # The thread pane has loaded before the drop: a pane still loading would bring the
+    # later messages over HTTP, not the socket this is about.
+    expect(thread).to_contain_text("Message 0 before the drop")
 
     dropping["on"] = True
     for n in range(1, 6):
