@@ -45,8 +45,7 @@ def publish(
         user=user,
         visible_to_visitor=visitor,
     )
-    collectors = _collectors()
-    batch = collectors[-1] if collectors else None
+    batch = getattr(_local, "batch", None)
     transaction.on_commit(lambda: _committed(event, batch))
     return event
 
@@ -60,14 +59,7 @@ def _committed(event, batch):
         broadcast(event)
 
 
-_local = threading.local()
-
-
-def _collectors():
-    """The open `batched_broadcasts()` blocks of this thread, innermost last."""
-    if not hasattr(_local, "collectors"):
-        _local.collectors = []
-    return _local.collectors
+_local = threading.local()  # .batch: the innermost open `batched_broadcasts()` block
 
 
 @contextmanager
@@ -76,18 +68,18 @@ def batched_broadcasts():
     listeners query, one load of the rows they show and one trip to the channel layer for
     all of them. Wrap it around a transaction: events of a rolled-back transaction (or
     savepoint) never reach the list, as their on-commit callbacks never run."""
-    batch = _Batch()
-    _collectors().append(batch)
+    batch, outer = _Batch(), getattr(_local, "batch", None)
+    _local.batch = batch
     try:
         yield
     finally:
-        _collectors().remove(batch)
+        _local.batch = outer
         batch.open = False
         if batch.events:
             broadcast_many(batch.events)
 
 
-@dataclass(eq=False)
+@dataclass
 class _Batch:
     events: list = field(default_factory=list)
     open: bool = True

@@ -11,18 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from channels_app import events
 from conversations.models import Message
 from inbox.inbound import accept_delivery, apply_inbound_events
-from inbox.models import InboundEvent, InboundEventStatus, Inbox, InboxKind
+from inbox.models import InboundEvent, InboundEventStatus
 from inbox.providers.email import EmailAdapter
 from tests.email.mails import plain_mail
-
-
-@pytest.fixture
-def email_inbox(agent):
-    inbox = Inbox.objects.create(
-        kind=InboxKind.EMAIL, name="Support mail", provider_config={"address": "s@acme.test"}
-    )
-    inbox.members.add(agent)
-    return inbox
 
 
 def store(inbox, n, *, sender=None, body=None):
@@ -34,6 +25,18 @@ def store(inbox, n, *, sender=None, body=None):
         subject=f"Order {n}",
     )
     return accept_delivery(inbox, body=bytes(mail), content_type="message/rfc822").event
+
+
+def parsing_raises(monkeypatch, marker, error):
+    """Parsing a delivery whose raw body contains `marker` raises `error`."""
+    real_parse = EmailAdapter.parse
+
+    def parse(self, body, content_type):
+        if marker in body:
+            raise error
+        return real_parse(self, body, content_type)
+
+    monkeypatch.setattr(EmailAdapter, "parse", parse)
 
 
 def statuses(stored):
@@ -122,14 +125,7 @@ def test_a_delivery_whose_application_breaks_is_rolled_back_alone(email_inbox, m
 
 @pytest.mark.django_db
 def test_a_delivery_that_breaks_its_parser_fails_alone(email_inbox, monkeypatch):
-    real_parse = EmailAdapter.parse
-
-    def parser_bug(self, body, content_type):
-        if b"Message number 1" in body:
-            raise KeyError("x-unexpected-header")
-        return real_parse(self, body, content_type)
-
-    monkeypatch.setattr(EmailAdapter, "parse", parser_bug)
+    parsing_raises(monkeypatch, b"Message number 1", KeyError("x-unexpected-header"))
     stored = [store(email_inbox, n) for n in range(3)]
 
     apply_inbound_events(stored[0].pk, batch_size=20)
@@ -140,14 +136,9 @@ def test_a_delivery_that_breaks_its_parser_fails_alone(email_inbox, monkeypatch)
 
 @pytest.mark.django_db
 def test_when_a_batch_loses_the_database_its_own_delivery_is_tried_alone(email_inbox, monkeypatch):
-    real_parse = EmailAdapter.parse
-
-    def connection_lost_on_the_poisoned_one(self, body, content_type):
-        if b"poisoned" in body:
-            raise OperationalError("server closed the connection unexpectedly")
-        return real_parse(self, body, content_type)
-
-    monkeypatch.setattr(EmailAdapter, "parse", connection_lost_on_the_poisoned_one)
+    parsing_raises(
+        monkeypatch, b"poisoned", OperationalError("server closed the connection unexpectedly")
+    )
     poisoned = store(email_inbox, 0, body="poisoned")
     own = store(email_inbox, 1)
 

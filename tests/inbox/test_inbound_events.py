@@ -16,15 +16,6 @@ from tests.email.mails import plain_mail
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def email_inbox(agent):
-    inbox = Inbox.objects.create(
-        kind=InboxKind.EMAIL, name="Support mail", provider_config={"address": "s@acme.test"}
-    )
-    inbox.members.add(agent)
-    return inbox
-
-
 def deliver(inbox, mail):
     raw = bytes(mail) if not isinstance(mail, bytes) else mail
     accepted = accept_delivery(inbox, body=raw, content_type="message/rfc822")
