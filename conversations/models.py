@@ -44,6 +44,11 @@ class Label(models.Model):
 class ConversationQuerySet(models.QuerySet):
     def visible_to(self, user):
         """The one place that says which conversations a user may see."""
+        if user.is_authenticated and user.is_active and user.sees_every_inbox:
+            # Every conversation belongs to an inbox, and this user sees them all. Leaving
+            # out the tautological `inbox IN (all inboxes)` matters: PostgreSQL spent 6 ms
+            # of the list's 9 ms planning it alongside the list's joins.
+            return self.all()
         return self.filter(inbox__in=Inbox.objects.visible_to(user))
 
 
