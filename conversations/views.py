@@ -50,7 +50,9 @@ def _list_context(request, view):
     page = queries.conversation_page(request.user, view, request.GET.get("before"))
     return {
         "view": view,
-        "bulk_assignees": User.objects.filter(is_active=True).order_by("display_name"),
+        "bulk_assignees": User.objects.filter(is_active=True)
+        .order_by("display_name")
+        .values_list("pk", "display_name"),
         "labels": Label.objects.order_by("name"),
         "statuses": queries.STATUSES,
         "sorts": queries.SORTS,
