@@ -25,10 +25,37 @@ def conversation_queryset():
     )
 
 
+# What a row of the list (conversation_row.html) shows, and nothing more: a page of the list
+# loads 50 rows, and loading whole conversations, contacts, users and messages for them took
+# twice as long as the rows themselves.
+ROW_FIELDS = (
+    *("channel", "status", "priority", "last_message_at", "waiting_since"),
+    *("inbox__name", "team_id"),
+    *("contact__name", "contact__email", "contact__phone", "contact__anonymised_at"),
+    *("assignee__display_name", "assignee__email", "assignee__availability"),
+    *("last_message__author_type", "last_message__direction", "last_message__body"),
+    *("last_message__author__display_name", "last_message__author__email"),
+)
+
+
+def conversation_row_queryset():
+    return conversation_queryset().only(*ROW_FIELDS)
+
+
+def _attachments_in_order():
+    return Prefetch("attachments", queryset=Attachment.objects.order_by("pk"))
+
+
 def message_queryset():
     return Message.objects.select_related("author", "conversation__contact").prefetch_related(
-        Prefetch("attachments", queryset=Attachment.objects.order_by("pk"))
+        _attachments_in_order()
     )
+
+
+def thread_message_queryset(conversation):
+    """A thread's messages, each pointing at `conversation` itself (with its contact) rather
+    than at a copy joined and loaded again per message: half the time of a page of 50."""
+    return conversation.messages.select_related("author").prefetch_related(_attachments_in_order())
 
 
 def _by_pk(queryset, pk):

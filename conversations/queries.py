@@ -7,7 +7,11 @@ from django.http import Http404
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
-from conversations.fragments import conversation_queryset, message_queryset
+from conversations.fragments import (
+    conversation_row_queryset,
+    message_queryset,
+    thread_message_queryset,
+)
 from conversations.models import (
     Activity,
     Conversation,
@@ -136,7 +140,7 @@ def _after_cursor(sort, cursor):
 def conversation_page(user, view, before=None):
     """One page of a list view, cursor-paginated in its sort order."""
     queryset = (
-        conversation_queryset()
+        conversation_row_queryset()
         .visible_to(user)
         .filter(view.condition, status=view.status)
         .order_by(*ORDERINGS[view.sort])
@@ -197,7 +201,7 @@ def view_counts(user):
 
 def thread_context(conversation, before=None):
     """The latest messages of a thread (or those before a cursor) with activities between."""
-    messages = message_queryset().filter(conversation=conversation).order_by("-pk")
+    messages = thread_message_queryset(conversation).order_by("-pk")
     if before is not None:
         messages = messages.filter(pk__lt=before)
     messages = list(messages[: THREAD_PAGE_SIZE + 1])
@@ -256,11 +260,27 @@ def unread_counts(user):
 
 
 def unread_ids(user, conversations):
-    """Which of these conversations (a loaded page) are unread for this user."""
-    ids = [c.pk for c in conversations]
-    if not ids:
+    """Which of these conversations (a loaded, visible page) are unread for this user.
+
+    The rule of `unread_conversations`, applied to the rows in hand: only the user's read
+    marks for them are queried (asking PostgreSQL to apply the whole rule to 50 ids made it
+    scan every open conversation's status).
+    """
+    candidates = {
+        c.pk: c.last_message_id
+        for c in conversations
+        if c.status == Status.OPEN and c.last_message_id is not None
+    }
+    if not candidates:
         return set()
-    return set(unread_conversations(user).filter(pk__in=ids).values_list("pk", flat=True))
+    read_up_to = dict(
+        ConversationRead.objects.filter(user=user, conversation__in=candidates).values_list(
+            "conversation_id", "last_read_message_id"
+        )
+    )
+    return {
+        pk for pk, last in candidates.items() if read_up_to.get(pk) is None or last > read_up_to[pk]
+    }
 
 
 def visible_conversations_by_ids(user, ids):

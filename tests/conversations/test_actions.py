@@ -121,6 +121,27 @@ def test_unread_counts_follow_what_the_user_has_read(agent, conversation, widget
     assert counts["all"] == counts["mine"] == counts["title"] == 1
 
 
+def test_the_unread_marks_of_a_loaded_page_follow_the_same_rule_as_the_counts(
+    agent, widget_inbox, customer_writes
+):
+    never_read = customer_writes(widget_inbox, "Hello?").conversation
+    read = customer_writes(widget_inbox, "Thanks").conversation
+    written_since = customer_writes(widget_inbox, "First").conversation
+    resolved = customer_writes(widget_inbox, "Bye").conversation
+    for seen in (read, written_since):
+        services.mark_conversation_read(agent, seen)
+    services.record_inbound_message(
+        widget_inbox, written_since.contact_identity, body="Second, after you read"
+    )
+    services.change_status(agent, resolved, Status.RESOLVED)
+    page = list(Conversation.objects.order_by("pk"))
+
+    marked = queries.unread_ids(agent, page)
+
+    assert marked == {never_read.pk, written_since.pk}
+    assert marked == set(queries.unread_conversations(agent).values_list("pk", flat=True))
+
+
 def test_canned_responses_personal_for_anyone_shared_only_for_supervisors(agent, make_user):
     mine = services.create_canned_response(agent, shortcut="Hours", title="", body="9 to 5")
     assert (mine.shortcut, mine.owner) == ("hours", agent)
