@@ -9,6 +9,18 @@ from django.utils.translation import gettext_lazy as _
 from inbox.models import Inbox, InboxKind
 
 
+def choice_label(choices, value):
+    """What `get_FOO_display()` shows, looked up through the choices class.
+
+    Django's own method hashes every choice on each call; rows and messages rendered by the
+    hundred show these labels, so they look them up directly.
+    """
+    try:
+        return choices(value).label
+    except ValueError:
+        return value
+
+
 class Status(models.TextChoices):
     OPEN = "open", _("Open")
     PENDING = "pending", _("Pending")
@@ -130,6 +142,21 @@ class Conversation(models.Model):
         """The number people use for a conversation ("#1042"): its primary key."""
         return self.pk
 
+    @property
+    def channel_label(self):
+        return choice_label(InboxKind, self.channel)
+
+    @property
+    def priority_label(self):
+        return choice_label(Priority, self.priority)
+
+
+class ShownAttributes(dict):
+    """A message's attributes as templates read them: a missing key is None, not an error."""
+
+    def __missing__(self, key):
+        return None
+
 
 class Direction(models.TextChoices):
     INBOUND = "inbound", _("Inbound")
@@ -225,6 +252,20 @@ class Message(models.Model):
     @property
     def is_note(self):
         return self.kind == MessageKind.NOTE
+
+    @property
+    def status_label(self):
+        return choice_label(DeliveryStatus, self.status)
+
+    @property
+    def shown_attributes(self):
+        """`content_attributes` for templates: a key the message lacks reads as None.
+
+        The thread asks every message for its subject, location, reaction, quote, HTML and
+        echo flag; each missing key was a failed template lookup, an exception raised and
+        caught, a sixth of a message's rendering.
+        """
+        return ShownAttributes(self.content_attributes or {})
 
     @property
     def is_visible_to_customer(self):

@@ -1,0 +1,137 @@
+"""The hot partials (list rows, thread messages) print what they are meant to, however they
+are made cheap: icons, choice labels, message attributes, identifiers, agent menus."""
+
+import pytest
+from django.template import engines
+from django.template.loader import render_to_string
+from django.test import override_settings
+from django.urls import reverse
+
+from conversations import services
+from conversations.fragments import conversation_row_queryset, load_message
+from conversations.models import Conversation, DeliveryStatus, Message, Priority
+from inbox.models import InboxKind, Role
+
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
+
+
+def render(source, **context):
+    return engines["django"].from_string("{% load icons %}" + source).render(context)
+
+
+@pytest.mark.parametrize("status", [*DeliveryStatus.values, ""])
+def test_a_status_icon_prints_its_drawing(status):
+    expected = render_to_string("icons/status.svg", {"status": status})
+
+    assert render('{% icon "status" status=status %}', status=status) == expected
+
+
+@pytest.mark.parametrize("kind", InboxKind.values)
+def test_a_channel_icon_prints_its_drawing(kind):
+    expected = render_to_string("icons/channel_kind.svg", {"kind": kind})
+
+    assert render('{% icon "channel_kind" kind=kind %}', kind=kind) == expected
+    assert f"channel-icon-{kind}" in expected
+
+
+def test_choice_labels_read_as_djangos_display_methods():
+    for kind in InboxKind.values:
+        conversation = Conversation(channel=kind)
+        assert conversation.channel_label == conversation.get_channel_display()
+    for priority in Priority.values:
+        conversation = Conversation(priority=priority)
+        assert conversation.priority_label == conversation.get_priority_display()
+    for status in [*DeliveryStatus.values, ""]:
+        message = Message(status=status)
+        assert message.status_label == message.get_status_display()
+    assert Conversation(channel="fax").channel_label == "fax"
+
+
+@pytest.fixture
+def conversation(widget_inbox, customer_writes):
+    return customer_writes(widget_inbox, "Is my order on its way?").conversation
+
+
+def test_a_message_shows_each_attribute_it_carries(agent, conversation, widget_inbox):
+    message = services.record_inbound_message(
+        widget_inbox,
+        conversation.contact_identity,
+        body="",
+        content_attributes={
+            "subject": "Order 1042",
+            "location": {"name": "Warehouse", "latitude": 45.46, "longitude": 9.19},
+            "reaction": {"emoji": "👍"},
+            "quoted": "On Monday you wrote",
+            "echo": True,
+        },
+    ).message
+
+    html = render_to_string("conversations/partials/message.html", {"message": message})
+
+    for shown in [
+        "Order 1042",
+        "Shared a location: Warehouse 45.46, 9.19",
+        "Reacted 👍",
+        "On Monday you wrote",
+        "Sent from another app",
+    ]:
+        assert shown in html
+    plain = services.record_inbound_message(
+        widget_inbox, conversation.contact_identity, body="Just text"
+    ).message
+    html = render_to_string("conversations/partials/message.html", {"message": plain})
+    for absent in ["message-subject", "message-location", "message-reaction", "Sent from"]:
+        assert absent not in html
+
+
+def test_a_template_message_names_its_template(agent, conversation):
+    message = Message.objects.create(
+        conversation=conversation,
+        inbox=conversation.inbox,
+        direction="outbound",
+        kind="template",
+        author_type="agent",
+        author=agent,
+        body="Your order shipped",
+        content_attributes={"template": {"name": "order_shipped"}},
+        status=DeliveryStatus.DELIVERED,
+    )
+
+    html = render_to_string("conversations/partials/message.html", {"message": message})
+
+    assert "Template · order_shipped" in html
+    assert 'title="Delivered"' in html
+
+
+@override_settings(USE_THOUSAND_SEPARATOR=True)
+def test_identifiers_in_rows_and_messages_are_never_grouped_like_quantities(conversation):
+    row = conversation_row_queryset().get(pk=conversation.pk)
+    row.pk = row.id = 1234567
+    message = load_message(conversation.last_message_id)
+    message.pk = message.id = 7654321
+
+    row_html = render_to_string(
+        "conversations/partials/conversation_row.html", {"conversation": row}
+    )
+    message_html = render_to_string("conversations/partials/message.html", {"message": message})
+
+    assert 'data-conversation-id="1234567"' in row_html
+    assert "#1234567" in row_html
+    assert 'data-message-id="7654321"' in message_html
+    assert "1,234,567" not in row_html
+    assert "7,654,321" not in message_html
+
+
+def test_agent_names_are_escaped_in_the_bulk_assign_menu(client, agent, conversation, make_user):
+    make_user(Role.AGENT, name="<b>Bold</b> Agent")
+    client.force_login(agent)
+
+    response = client.get(
+        reverse("conversations:inbox"),
+        {"view": "all"},
+        headers={"HX-Request": "true", "HX-Target": "list-pane"},
+    )
+
+    content = response.content.decode()
+    assert "&lt;b&gt;Bold&lt;/b&gt; Agent</option>" in content
+    assert "<b>Bold</b>" not in content
