@@ -14,15 +14,20 @@ from conversations.attachments import accept_attribute
 from conversations.models import Attachment, Conversation, Message
 
 
-def conversation_queryset():
+def thread_conversation_queryset():
+    """An open thread's conversation: its header, composer and contact panel show the
+    contact, inbox, assignee and labels, never the last message."""
     # The inbox's secrets are decrypted when loaded, and no fragment shows them.
     return (
-        Conversation.objects.select_related(
-            "contact", "inbox", "assignee", "last_message", "last_message__author"
-        )
+        Conversation.objects.select_related("contact", "inbox", "assignee")
         .defer("inbox__provider_secrets")
         .prefetch_related("labels")
     )
+
+
+def conversation_queryset():
+    """A conversation with everything its row and its header show."""
+    return thread_conversation_queryset().select_related("last_message", "last_message__author")
 
 
 # What a row of the list (conversation_row.html) shows, and nothing more: a page of the list
@@ -82,14 +87,20 @@ def message_oob(message):
     return render_to_string("conversations/partials/message_oob.html", {"message": message})
 
 
-def thread_header_context(conversation):
+def people_who_can_see(conversation):
+    """Who the header offers as assignees and the composer as people to mention."""
     from conversations.access import users_who_can_see
+
+    return list(users_who_can_see(conversation).order_by("display_name"))
+
+
+def thread_header_context(conversation, people=None):
     from conversations.models import Label, Priority
     from inbox.models import Team
 
     return {
         "conversation": conversation,
-        "assignable_users": list(users_who_can_see(conversation).order_by("display_name")),
+        "assignable_users": people_who_can_see(conversation) if people is None else people,
         "teams": list(Team.objects.order_by("name")),
         "labels": list(Label.objects.order_by("name")),
         "conversation_labels": list(conversation.labels.all()),
@@ -97,12 +108,12 @@ def thread_header_context(conversation):
     }
 
 
-def composer_context(conversation, user):
+def composer_context(conversation, user, people=None):
     """The composer is rendered for one agent, never pushed: it may hold their own data."""
-    from conversations.access import users_who_can_see
     from conversations.models import CannedResponse
 
-    people = users_who_can_see(conversation).order_by("display_name")
+    if people is None:
+        people = people_who_can_see(conversation)
     canned = CannedResponse.objects.available_to(user).order_by("shortcut")[:500]
     contact = conversation.contact
     return {

@@ -19,7 +19,7 @@ from conversations.access import (
     access_signed_attachment,
     users_who_can_see,
 )
-from conversations.fragments import conversation_queryset
+from conversations.fragments import conversation_queryset, thread_conversation_queryset
 from conversations.models import Label
 from inbox.models import Availability, Team, User
 
@@ -67,19 +67,12 @@ def workspace(request, pk=None):
     last_event_id = _last_event_id()
     conversation = None
     if pk is not None:
-        conversation = access_conversation(request.user, pk, conversation_queryset())
+        conversation = access_conversation(request.user, pk, thread_conversation_queryset())
     if conversation is not None and request.htmx and request.htmx.target == "thread-pane":
         return render(
             request,
             "conversations/partials/thread.html",
-            {
-                "conversation": conversation,
-                "last_event_id": last_event_id,
-                **queries.thread_context(conversation),
-                **fragments.thread_header_context(conversation),
-                **fragments.composer_context(conversation, request.user),
-                **contact_panel_context(conversation.contact, request.user),
-            },
+            {"last_event_id": last_event_id, **_thread_pane(conversation, request.user)},
         )
     view = _list_view(request)
     if request.htmx and request.htmx.target == "list-pane":
@@ -94,11 +87,20 @@ def workspace(request, pk=None):
         "last_event_id": last_event_id,
     }
     if conversation is not None:
-        context.update(queries.thread_context(conversation))
-        context.update(fragments.thread_header_context(conversation))
-        context.update(fragments.composer_context(conversation, request.user))
-        context.update(contact_panel_context(conversation.contact, request.user))
+        context.update(_thread_pane(conversation, request.user))
     return render(request, "conversations/workspace.html", context)
+
+
+def _thread_pane(conversation, user):
+    """The open thread as `user` sees it: messages, header, composer and contact panel."""
+    people = fragments.people_who_can_see(conversation)
+    return {
+        "conversation": conversation,
+        **queries.thread_context(conversation),
+        **fragments.thread_header_context(conversation, people),
+        **fragments.composer_context(conversation, user, people),
+        **contact_panel_context(conversation.contact, user),
+    }
 
 
 @require_GET
