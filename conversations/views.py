@@ -64,7 +64,9 @@ def _list_context(request, view):
 @require_GET
 def workspace(request, pk=None):
     """The three panes: navigation, the conversation list, and the open thread."""
-    last_event_id = _last_event_id()
+    # The list pane alone carries no event id: live updates reach it through the page's socket.
+    list_pane_only = request.htmx and request.htmx.target == "list-pane"
+    last_event_id = None if list_pane_only else _last_event_id()
     conversation = None
     if pk is not None:
         conversation = access_conversation(request.user, pk, thread_conversation_queryset())
@@ -75,7 +77,7 @@ def workspace(request, pk=None):
             {"last_event_id": last_event_id, **_thread_pane(conversation, request.user)},
         )
     view = _list_view(request)
-    if request.htmx and request.htmx.target == "list-pane":
+    if list_pane_only:
         return render(
             request, "conversations/partials/list_pane.html", _list_context(request, view)
         )

@@ -33,6 +33,8 @@ IMG = "<img src=x onerror=alert(1)>"
 # Pinned query counts: the same for 5 rows and for 200 (see the tests below).
 WORKSPACE_QUERIES = 19
 LIST_PAGE_QUERIES = 8
+# Switching views: 7 reads, and the session remembering the view (savepoint, update, release).
+LIST_PANE_QUERIES = 10
 # The thread includes the composer, which asks whether the customer opted out (one query).
 THREAD_QUERIES = 31
 
@@ -380,6 +382,22 @@ def test_the_list_page_runs_a_fixed_number_of_queries(
 
     with django_assert_max_num_queries(LIST_PAGE_QUERIES):
         response = agent_client.get(reverse("conversations:list_page"), {"view": "all"})
+
+    assert len(row_ids(response)) == min(rows, 50)
+
+
+@pytest.mark.parametrize("rows", [5, 200])
+def test_switching_views_runs_a_fixed_number_of_queries(
+    agent_client, widget_inbox, rows, django_assert_max_num_queries
+):
+    bulk_conversations(widget_inbox, rows)
+
+    with django_assert_max_num_queries(LIST_PANE_QUERIES):
+        response = agent_client.get(
+            reverse("conversations:inbox"),
+            {"view": "all"},
+            headers={**HTMX, "HX-Target": "list-pane"},
+        )
 
     assert len(row_ids(response)) == min(rows, 50)
 
