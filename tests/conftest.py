@@ -215,3 +215,13 @@ def listening_agents(make_user):
         AgentSocket.objects.create(user=listener, channel_name=f"listener-{code}")
         listeners.append(listener)
     return listeners
+
+
+@pytest.fixture
+def application(monkeypatch):
+    """The ASGI application that websocket specs connect their sockets to."""
+    # Importing the ASGI module would otherwise start the embedded periodic-task thread.
+    monkeypatch.setenv("SWITCHBOARD_SCHEDULER", "0")
+    from inbox.asgi import application
+
+    return application

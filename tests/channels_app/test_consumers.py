@@ -47,15 +47,6 @@ def in_event_loop(test):
     return run
 
 
-@pytest.fixture
-def application(monkeypatch):
-    # Importing the ASGI module would otherwise start the embedded periodic-task thread.
-    monkeypatch.setenv("SWITCHBOARD_SCHEDULER", "0")
-    from inbox.asgi import application
-
-    return application
-
-
 def header(html):
     event_id, part = FRAME_HEADER.match(html).groups()
     return int(event_id), part

@@ -28,14 +28,6 @@ FOREIGN = (b"origin", b"https://evil.example")
 
 
 @pytest.fixture
-def application(monkeypatch):
-    monkeypatch.setenv("SWITCHBOARD_SCHEDULER", "0")
-    from inbox.asgi import application
-
-    return application
-
-
-@pytest.fixture
 def world(transactional_db, media_root, fast_hashing):
     return build_world()
 
