@@ -121,6 +121,37 @@ def test_unread_counts_follow_what_the_user_has_read(agent, conversation, widget
     assert counts["all"] == counts["mine"] == counts["title"] == 1
 
 
+def test_the_navigation_counts_open_conversations_per_view_and_inbox(
+    agent, make_user, widget_inbox, other_inbox, customer_writes
+):
+    colleague = make_user(Role.AGENT, inboxes=[widget_inbox])
+    mine = customer_writes(widget_inbox, "Where is my parcel?").conversation
+    waiting = customer_writes(widget_inbox, "Hello?").conversation
+    customer_writes(other_inbox, "Not for this agent")
+    closed = customer_writes(widget_inbox, "Thanks, bye").conversation
+    services.assign_conversation(agent, mine, agent)
+    for _ in range(2):  # two notes mentioning the agent: one conversation
+        services.add_note(colleague, mine, "Can you look?", mentioned_users=[agent])
+    services.add_note(colleague, closed, "Before it closes", mentioned_users=[agent])
+    services.change_status(agent, closed, Status.RESOLVED)
+    services.mark_conversation_read(agent, waiting)
+
+    navigation = queries.navigation(agent)
+
+    fixed = {key: (count, unread) for key, _title, count, unread in navigation["fixed"]}
+    assert fixed["mine"] == (1, 1)
+    assert fixed["unassigned"] == (1, 0)
+    assert fixed["all"] == (2, 1)
+    assert fixed["mentions"][0] == 1
+    inboxes = {key: (count, unread) for key, _name, count, unread in navigation["inboxes"]}
+    assert inboxes == {f"inbox-{widget_inbox.pk}": (2, 1)}
+    supervisor_view = queries.navigation(make_user(Role.SUPERVISOR))
+    assert {key: count for key, _n, count, _u in supervisor_view["inboxes"]} == {
+        f"inbox-{widget_inbox.pk}": 2,
+        f"inbox-{other_inbox.pk}": 1,
+    }
+
+
 def test_the_unread_marks_of_a_loaded_page_follow_the_same_rule_as_the_counts(
     agent, widget_inbox, customer_writes
 ):
