@@ -6,6 +6,7 @@ from django.template import engines
 from django.template.loader import render_to_string
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import translation
 
 from conversations import services
 from conversations.fragments import conversation_row_queryset, load_message
@@ -82,6 +83,23 @@ def test_a_message_shows_each_attribute_it_carries(agent, conversation, widget_i
     html = render_to_string("conversations/partials/message.html", {"message": plain})
     for absent in ["message-subject", "message-location", "message-reaction", "Sent from"]:
         assert absent not in html
+
+
+def test_a_shared_location_is_written_as_the_readers_language_writes_numbers(
+    conversation, widget_inbox
+):
+    message = services.record_inbound_message(
+        widget_inbox,
+        conversation.contact_identity,
+        body="",
+        content_attributes={"location": {"name": "", "latitude": 45.46, "longitude": 9.19}},
+    ).message
+
+    with translation.override("it"):
+        html = render_to_string("conversations/partials/message.html", {"message": message})
+
+    assert "45,46, 9,19" in html
+    assert f'data-message-id="{message.pk}"' in html
 
 
 def test_a_template_message_names_its_template(agent, conversation):
