@@ -34,12 +34,25 @@ def conversation_queryset():
 # loads 50 rows, and loading whole conversations, contacts, users and messages for them took
 # twice as long as the rows themselves.
 ROW_FIELDS = (
-    *("channel", "status", "priority", "last_message_at", "waiting_since"),
-    *("inbox__name", "team_id"),
-    *("contact__name", "contact__email", "contact__phone", "contact__anonymised_at"),
-    *("assignee__display_name", "assignee__email", "assignee__availability"),
-    *("last_message__author_type", "last_message__direction", "last_message__body"),
-    *("last_message__author__display_name", "last_message__author__email"),
+    "channel",
+    "status",
+    "priority",
+    "last_message_at",
+    "waiting_since",
+    "team_id",
+    "inbox__name",
+    "contact__name",
+    "contact__email",
+    "contact__phone",
+    "contact__anonymised_at",
+    "assignee__display_name",
+    "assignee__email",
+    "assignee__availability",
+    "last_message__author_type",
+    "last_message__direction",
+    "last_message__body",
+    "last_message__author__display_name",
+    "last_message__author__email",
 )
 
 
