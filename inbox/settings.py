@@ -136,7 +136,9 @@ TEMPLATES = [
 # --- Database ---------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
+    # Health checks: a pooled connection is checked as it is handed out, so one broken by
+    # a database restart is replaced instead of failing the request or task that gets it.
+    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
     if _db["ENGINE"] == "django.db.backends.postgresql":
         # Under ASGI every request may run on a different thread: persistent connections
         # would leak, so connections come from psycopg's pool instead.
@@ -228,6 +230,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 if os.environ.get("WORKER_CONCURRENCY"):
     CELERY_WORKER_CONCURRENCY = int(os.environ["WORKER_CONCURRENCY"])
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django support closes a worker process's whole connection pool before and after
+# every task unless told to reuse it: each task then opened new PostgreSQL connections.
+# A worker process keeps its pool (reopened after this many tasks); between tasks its
+# connection goes back to the pool (inbox/celery.py).
+CELERY_DB_REUSE_MAX = 10_000
 # A webhook enqueues its processing after storing the delivery. When Redis is down the
 # stored event waits for the sweeper, so publishing must give up quickly, not block.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from channels_app.models import LiveEvent
@@ -465,3 +466,25 @@ def test_a_delivery_over_4_mib_is_refused(live_app, providers):
 
     assert answer.status_code == 413
     assert not InboundEvent.objects.filter(inbox=inbox).exists()
+
+
+def database_sessions_opened():
+    """Connections PostgreSQL has accepted to this database since its statistics began."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def test_the_worker_keeps_its_database_connections_from_task_to_task(providers):
+    whatsapp = CHANNELS["whatsapp"]
+    whatsapp.writes(providers, "The first message of the day")
+    inbound("The first message of the day")
+    before = database_sessions_opened()
+
+    for n in range(8):
+        whatsapp.writes(providers, f"Message {n} of eight")
+        inbound(f"Message {n} of eight")
+
+    # Eight deliveries, each applied by its own task: connections are reused, not opened
+    # per task (a new pool per task opened at least two each).
+    assert database_sessions_opened() - before <= 3
