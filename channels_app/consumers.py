@@ -42,6 +42,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     joined = ()
 
+    async def dispatch(self, message):
+        """Channels closes stale database connections before every handler, a hop to the
+        server's one thread for synchronous code (the one its HTTP requests run on) per
+        message. A socket gets a message per live update; every handler here that touches
+        the database does it through `database_sync_to_async`, which does that cleanup
+        itself, so the rest go straight to their handler."""
+        if message["type"] == "live.event":
+            await self.live_event(message)
+        else:
+            await super().dispatch(message)
+
     async def join(self, *groups):
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)

@@ -202,6 +202,27 @@ async def test_agent_receives_a_row_for_a_new_message_in_their_inbox(
 
 
 @in_event_loop
+async def test_a_live_update_goes_out_without_a_trip_to_the_database_thread(
+    application, agent, widget_inbox, customer_writes, monkeypatch
+):
+    socket, connected, _code = await connect_agent(application, agent)
+    assert connected
+    cleanups = []
+
+    async def count_cleanup():
+        cleanups.append(1)
+
+    monkeypatch.setattr("channels.consumer.aclose_old_connections", count_cleanup)
+
+    message = await write(customer_writes)(widget_inbox, "Is the blue one back in stock?")
+
+    received = await frames(socket, until=await write(event_id_of)(message))
+    assert "Is the blue one back in stock?" in received[0]
+    assert cleanups == []
+    await socket.disconnect()
+
+
+@in_event_loop
 async def test_agent_receives_nothing_for_an_inbox_they_are_not_a_member_of(
     application, agent, other_inbox, customer_writes
 ):
