@@ -61,6 +61,14 @@ def get_or_create_identity(inbox, external_id, *, name="", email="", phone="", l
     )
     if identity:
         return identity, False
+    return create_identity(
+        inbox, external_id, name=name, email=email, phone=phone, language=language
+    )
+
+
+def create_identity(inbox, external_id, *, name="", email="", phone="", language=""):
+    """`get_or_create_identity` for a caller that has looked the identity up and found none:
+    returns (identity, True), or (the identity another process stored first, False)."""
     phone = normalise_phone(phone) if phone else ""
     email = (email or "").strip().lower()
     try:

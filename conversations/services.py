@@ -93,18 +93,25 @@ def _open_conversation_for(inbox, identity, now):
     return _start_conversation(inbox, identity, now)
 
 
-def _start_conversation(inbox, identity, now):
+def _start_conversation(inbox, identity, now, *, contested=True):
+    """A new open conversation. `contested`: another process may be starting one for the
+    same identity (the partial unique constraint lets one win). It cannot for an identity
+    created in this transaction, nor on e-mail, which allows parallel threads: those need
+    no savepoint to recover from losing."""
+    fields = {
+        "inbox": inbox,
+        "channel": inbox.kind,
+        "contact_id": identity.contact_id,
+        "contact_identity": identity,
+        "status": Status.OPEN,
+        "created_at": now,
+        "last_message_at": now,
+    }
+    if not contested:
+        return Conversation.objects.create(**fields)
     try:
         with transaction.atomic():
-            return Conversation.objects.create(
-                inbox=inbox,
-                channel=inbox.kind,
-                contact_id=identity.contact_id,
-                contact_identity=identity,
-                status=Status.OPEN,
-                created_at=now,
-                last_message_at=now,
-            )
+            return Conversation.objects.create(**fields)
     except IntegrityError:
         conversation = _active_conversation(inbox, identity, lock=True)
         if conversation is None:
@@ -112,7 +119,6 @@ def _start_conversation(inbox, identity, now):
         return conversation
 
 
-@transaction.atomic
 def record_inbound_message(
     inbox,
     identity,
@@ -133,9 +139,40 @@ def record_inbound_message(
     uploads (the widget's visitor attaching files), checked before anything is written;
     `pending_media` are provider files (InboundMedia) that a task fetches afterwards, shown
     as placeholders until then. E-mail names its thread: `thread` is the conversation a
-    reply belongs to, `start_new_thread` a new subject.
+    reply belongs to, `start_new_thread` a new subject (or a sender never seen before, who
+    has no conversation to look for).
     """
     checked_files = _check_files(files)
+    # No savepoint of its own: inside a caller's transaction (the inbound batch gives each
+    # delivery a savepoint) a failure here rolls back with the caller's block.
+    with transaction.atomic(savepoint=False):
+        return _record_inbound_message(
+            inbox,
+            identity,
+            body=body,
+            external_id=external_id,
+            provider_timestamp=provider_timestamp,
+            content_attributes=content_attributes,
+            checked_files=checked_files,
+            pending_media=pending_media,
+            thread=thread,
+            start_new_thread=start_new_thread,
+        )
+
+
+def _record_inbound_message(
+    inbox,
+    identity,
+    *,
+    body,
+    external_id,
+    provider_timestamp,
+    content_attributes,
+    checked_files,
+    pending_media,
+    thread,
+    start_new_thread,
+):
     now = timezone.now()
     if external_id:
         existing = Message.objects.filter(inbox=inbox, external_id=external_id).first()
@@ -146,7 +183,7 @@ def record_inbound_message(
         if conversation.status == Status.RESOLVED:
             _reopen_by_system(conversation, reason="customer_message")
     elif start_new_thread:
-        conversation = _start_conversation(inbox, identity, now)
+        conversation = _start_conversation(inbox, identity, now, contested=False)
     else:
         conversation = _open_conversation_for(inbox, identity, now)
     message = _create_once(

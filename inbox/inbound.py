@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from channels_app import events
 from contacts.models import ConsentState, ContactIdentity
-from contacts.services import InvalidPhoneNumber, get_or_create_identity, record_consent
+from contacts.services import InvalidPhoneNumber, create_identity, record_consent
 from conversations import services as conversation_services
 from conversations.models import Conversation, Message
 from inbox.models import InboundEvent, InboundEventStatus, Inbox
@@ -216,8 +216,9 @@ def _fail(event, error):
 def _apply_message(inbox, item, identities):
     sender = item.sender
     identity = identities.get((inbox.pk, sender.external_id))
-    if identity is None:
-        identity = _identity_for(inbox, sender)
+    new_sender = identity is None
+    if new_sender:
+        identity, new_sender = _new_identity(inbox, sender)
     if item.content_attributes.get("is_deleted"):
         # The customer deleted a message they had sent (Instagram): hide it, keep the row.
         return conversation_services.mark_deleted_by_customer(inbox, item.external_id)
@@ -230,6 +231,8 @@ def _apply_message(inbox, item, identities):
             provider_timestamp=item.timestamp,
         )
     thread, start_new = _email_thread(inbox, identity, item)
+    # A sender never seen before has no conversation to look for: theirs starts here.
+    start_new = start_new or new_sender
     result = conversation_services.record_inbound_message(
         inbox,
         identity,
@@ -252,16 +255,15 @@ def _apply_message(inbox, item, identities):
     return result.message
 
 
-def _identity_for(inbox, sender):
+def _new_identity(inbox, sender):
+    """The identity of a sender the batch's lookup did not find, and whether it is new
+    (False: another worker stored it first)."""
     details = {"name": sender.name, "email": sender.email, "language": sender.language}
     try:
-        identity, _created = get_or_create_identity(
-            inbox, sender.external_id, phone=sender.phone, **details
-        )
+        return create_identity(inbox, sender.external_id, phone=sender.phone, **details)
     except InvalidPhoneNumber:
         # The message matters more than a number we cannot read.
-        identity, _created = get_or_create_identity(inbox, sender.external_id, **details)
-    return identity
+        return create_identity(inbox, sender.external_id, **details)
 
 
 def _email_thread(inbox, identity, item):
