@@ -146,82 +146,55 @@ def record_inbound_message(
     # No savepoint of its own: inside a caller's transaction (the inbound batch gives each
     # delivery a savepoint) a failure here rolls back with the caller's block.
     with transaction.atomic(savepoint=False):
-        return _record_inbound_message(
-            inbox,
-            identity,
+        now = timezone.now()
+        if external_id:
+            existing = Message.objects.filter(inbox=inbox, external_id=external_id).first()
+            if existing:
+                return InboundResult(existing, created=False)
+        if thread is not None:
+            conversation = Conversation.objects.select_for_update().get(pk=thread.pk)
+            if conversation.status == Status.RESOLVED:
+                _reopen_by_system(conversation, reason="customer_message")
+        elif start_new_thread:
+            conversation = _start_conversation(inbox, identity, now, contested=False)
+        else:
+            conversation = _open_conversation_for(inbox, identity, now)
+        message = _create_once(
+            conversation,
+            direction=Direction.INBOUND,
+            author_type=AuthorType.CONTACT,
             body=body,
-            external_id=external_id,
+            content_attributes=content_attributes or {},
+            external_id=external_id or None,
             provider_timestamp=provider_timestamp,
-            content_attributes=content_attributes,
-            checked_files=checked_files,
-            pending_media=pending_media,
-            thread=thread,
-            start_new_thread=start_new_thread,
+            created_at=now,
         )
+        if message is None:
+            return InboundResult(Message.objects.get(inbox=inbox, external_id=external_id), False)
+        attachments.store(message, checked_files)
+        fetches = attachments.store_provider_media(message, pending_media)
 
-
-def _record_inbound_message(
-    inbox,
-    identity,
-    *,
-    body,
-    external_id,
-    provider_timestamp,
-    content_attributes,
-    checked_files,
-    pending_media,
-    thread,
-    start_new_thread,
-):
-    now = timezone.now()
-    if external_id:
-        existing = Message.objects.filter(inbox=inbox, external_id=external_id).first()
-        if existing:
-            return InboundResult(existing, created=False)
-    if thread is not None:
-        conversation = Conversation.objects.select_for_update().get(pk=thread.pk)
-        if conversation.status == Status.RESOLVED:
+        changed = ["last_message_at", "last_message", "last_customer_message_at"]
+        conversation.last_message_at = now
+        conversation.last_message = message
+        conversation.last_customer_message_at = now
+        if conversation.waiting_since is None:
+            conversation.waiting_since = now
+            changed.append("waiting_since")
+        if conversation.status == Status.SNOOZED:
             _reopen_by_system(conversation, reason="customer_message")
-    elif start_new_thread:
-        conversation = _start_conversation(inbox, identity, now, contested=False)
-    else:
-        conversation = _open_conversation_for(inbox, identity, now)
-    message = _create_once(
-        conversation,
-        direction=Direction.INBOUND,
-        author_type=AuthorType.CONTACT,
-        body=body,
-        content_attributes=content_attributes or {},
-        external_id=external_id or None,
-        provider_timestamp=provider_timestamp,
-        created_at=now,
-    )
-    if message is None:
-        return InboundResult(Message.objects.get(inbox=inbox, external_id=external_id), False)
-    attachments.store(message, checked_files)
-    fetches = attachments.store_provider_media(message, pending_media)
+        conversation.save(update_fields=changed)
+        publish(
+            "message.created",
+            message=message,
+            visitor=inbox.kind == "web_widget",
+        )
+        if fetches:
+            from conversations.tasks import fetch_inbound_media
 
-    changed = ["last_message_at", "last_message", "last_customer_message_at"]
-    conversation.last_message_at = now
-    conversation.last_message = message
-    conversation.last_customer_message_at = now
-    if conversation.waiting_since is None:
-        conversation.waiting_since = now
-        changed.append("waiting_since")
-    if conversation.status == Status.SNOOZED:
-        _reopen_by_system(conversation, reason="customer_message")
-    conversation.save(update_fields=changed)
-    publish(
-        "message.created",
-        message=message,
-        visitor=inbox.kind == "web_widget",
-    )
-    if fetches:
-        from conversations.tasks import fetch_inbound_media
-
-        for attachment in fetches:
-            transaction.on_commit(lambda pk=attachment.pk: fetch_inbound_media.delay(pk))
-    return InboundResult(message, created=True)
+            for attachment in fetches:
+                transaction.on_commit(lambda pk=attachment.pk: fetch_inbound_media.delay(pk))
+        return InboundResult(message, created=True)
 
 
 def _create_once(conversation, **fields):
