@@ -20,6 +20,9 @@ from channels_app.groups import conversation_group, inbox_group, user_group, vis
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORISED = 4401
+# "Service restart": the page's websocket reconnects at once, and a socket joins the
+# groups its user may see when it connects.
+CLOSE_TO_REJOIN = 1012
 
 
 def _parse(text_data):
@@ -169,6 +172,11 @@ class AgentConsumer(LiveConsumer):
                 conversation_group(conversation_id, language),
                 {"type": "staff.signal", "signal": signal, "sender": self.channel_name},
             )
+
+    async def access_changed(self, message):
+        """What this user may see changed (inboxes, role, deactivation, language): the
+        socket closes so the page reconnects and joins what the user may see now."""
+        await self.close(code=CLOSE_TO_REJOIN)
 
     async def staff_signal(self, message):
         signal = message["signal"]

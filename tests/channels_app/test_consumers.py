@@ -20,7 +20,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
-from channels_app.consumers import CLOSE_UNAUTHORISED
+from channels_app.consumers import CLOSE_TO_REJOIN, CLOSE_UNAUTHORISED
 from channels_app.models import LiveEvent
 from contacts.services import get_or_create_identity
 from conversations import services
@@ -149,6 +149,14 @@ async def closed_with(socket):
     return output.get("code")
 
 
+async def closed_with_after_signals(socket):
+    """The close code, once the socket closes after whatever small signals came first."""
+    while True:
+        output = await socket.receive_output(timeout=TIMEOUT)
+        if output["type"] == "websocket.close":
+            return output.get("code")
+
+
 def last_event_id():
     return LiveEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
@@ -219,6 +227,70 @@ async def test_a_live_update_goes_out_without_a_trip_to_the_database_thread(
     received = await frames(socket, until=await write(event_id_of)(message))
     assert "Is the blue one back in stock?" in received[0]
     assert cleanups == []
+    await socket.disconnect()
+
+
+@in_event_loop
+async def test_an_agent_taken_off_an_inbox_rejoins_and_gets_nothing_more_from_it(
+    application, agent, widget_inbox, customer_writes
+):
+    socket, connected, _code = await connect_agent(application, agent)
+    assert connected
+
+    await write(widget_inbox.members.remove)(agent)
+
+    assert await closed_with_after_signals(socket) == CLOSE_TO_REJOIN
+    again, connected, _code = await connect_agent(application, agent)
+    assert connected
+    await write(customer_writes)(widget_inbox, "For the inbox's agents only")
+    assert await frames(again) == []
+    await again.disconnect()
+
+
+@in_event_loop
+async def test_an_agent_added_to_an_inbox_rejoins_and_gets_its_updates(
+    application, agent, other_inbox, customer_writes
+):
+    socket, connected, _code = await connect_agent(application, agent)
+    assert connected
+
+    await write(other_inbox.members.add)(agent)
+
+    assert await closed_with_after_signals(socket) == CLOSE_TO_REJOIN
+    again, connected, _code = await connect_agent(application, agent)
+    assert connected
+    message = await write(customer_writes)(other_inbox, "Hello, other brand")
+    received = await frames(again, until=await write(event_id_of)(message))
+    assert "Hello, other brand" in received[-1]
+    await again.disconnect()
+
+
+@in_event_loop
+async def test_a_deactivated_agent_s_socket_closes_and_cannot_come_back(application, agent):
+    socket, connected, _code = await connect_agent(application, agent)
+    assert connected
+
+    def deactivate():
+        agent.is_active = False
+        agent.save()
+
+    await write(deactivate)()
+
+    assert await closed_with_after_signals(socket) == CLOSE_TO_REJOIN
+    _again, connected, code = await connect_agent(application, agent)
+    assert (connected, code) == (False, CLOSE_UNAUTHORISED)
+
+
+@in_event_loop
+async def test_saving_what_does_not_change_access_leaves_sockets_alone(application, agent):
+    socket, connected, _code = await connect_agent(application, agent)
+    assert connected
+    while not await socket.receive_nothing(timeout=QUIET):  # the signals a new socket gets
+        await socket.receive_output(timeout=TIMEOUT)
+
+    await write(agent.save)(update_fields=["last_login"])
+
+    assert await socket.receive_nothing(timeout=QUIET * 3)
     await socket.disconnect()
 
 
