@@ -157,6 +157,17 @@ async def closed_with_after_signals(socket):
             return output.get("code")
 
 
+async def rejoined_after(application, user, change):
+    """Connect `user`, apply `change(user)`: the socket closes to rejoin; the new one."""
+    socket, connected, _code = await connect_agent(application, user)
+    assert connected
+    await write(change)(user)
+    assert await closed_with_after_signals(socket) == CLOSE_TO_REJOIN
+    again, connected, _code = await connect_agent(application, user)
+    assert connected
+    return again
+
+
 def last_event_id():
     return LiveEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
@@ -234,14 +245,8 @@ async def test_a_live_update_goes_out_without_a_trip_to_the_database_thread(
 async def test_an_agent_taken_off_an_inbox_rejoins_and_gets_nothing_more_from_it(
     application, agent, widget_inbox, customer_writes
 ):
-    socket, connected, _code = await connect_agent(application, agent)
-    assert connected
+    again = await rejoined_after(application, agent, widget_inbox.members.remove)
 
-    await write(widget_inbox.members.remove)(agent)
-
-    assert await closed_with_after_signals(socket) == CLOSE_TO_REJOIN
-    again, connected, _code = await connect_agent(application, agent)
-    assert connected
     await write(customer_writes)(widget_inbox, "For the inbox's agents only")
     assert await frames(again) == []
     await again.disconnect()
@@ -251,14 +256,8 @@ async def test_an_agent_taken_off_an_inbox_rejoins_and_gets_nothing_more_from_it
 async def test_an_agent_added_to_an_inbox_rejoins_and_gets_its_updates(
     application, agent, other_inbox, customer_writes
 ):
-    socket, connected, _code = await connect_agent(application, agent)
-    assert connected
+    again = await rejoined_after(application, agent, other_inbox.members.add)
 
-    await write(other_inbox.members.add)(agent)
-
-    assert await closed_with_after_signals(socket) == CLOSE_TO_REJOIN
-    again, connected, _code = await connect_agent(application, agent)
-    assert connected
     message = await write(customer_writes)(other_inbox, "Hello, other brand")
     received = await frames(again, until=await write(event_id_of)(message))
     assert "Hello, other brand" in received[-1]
