@@ -216,8 +216,8 @@ def _fail(event, error):
 def _apply_message(inbox, item, identities):
     sender = item.sender
     identity = identities.get((inbox.pk, sender.external_id))
-    new_sender = identity is None
-    if new_sender:
+    new_sender = False
+    if identity is None:
         identity, new_sender = _new_identity(inbox, sender)
     if item.content_attributes.get("is_deleted"):
         # The customer deleted a message they had sent (Instagram): hide it, keep the row.
