@@ -76,7 +76,7 @@ def test_an_agent_is_notified_of_new_messages_in_their_conversations_and_of_ment
 
 
 def test_presence_and_the_replying_warning_are_live_for_colleagues(
-    demo, live_app, page, context, sign_in
+    demo, live_app, page, context, sign_in, screenshot
 ):
     users, widget = demo
     ana = page
@@ -95,4 +95,5 @@ def test_presence_and_the_replying_warning_are_live_for_colleagues(
     expect(ana.locator(".viewers")).to_contain_text("Luis Supervisor")
     ana.get_by_role("textbox", name="Reply").type("Let me check that for you")
     expect(luis.locator(".viewers.is-warning")).to_contain_text("Ana Agent")
+    screenshot(luis, "colleague-replying-warning")
     assert ContactIdentity.objects.exists()
