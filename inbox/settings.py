@@ -114,6 +114,10 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "inbox.urls"
 ASGI_APPLICATION = "inbox.asgi.application"
+# Threads a server process runs requests' synchronous work in, reused from request to
+# request (inbox/asgi_handler.py); more requests at once wait for one. Fewer than the
+# database pool's connections.
+ASGI_REQUEST_THREADS = int(os.environ.get("ASGI_REQUEST_THREADS", "8"))
 WSGI_APPLICATION = "inbox.wsgi.application"
 
 TEMPLATES = [
