@@ -19,6 +19,7 @@ urlpatterns = [
     path("me/availability/", presence_views.set_availability, name="availability"),
     path("me/notifications/", presence_views.set_notifications, name="notifications"),
     path("me/language/", inbox_views.set_language, name="language"),
+    path("me/session/", inbox_views.session_status, name="session"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path(

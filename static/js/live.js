@@ -36,6 +36,24 @@
     }[state];
   }
 
+  // The workspace's pill carries the sentence, translated whole ("You were signed out.
+  // %(link)s to keep …"), the link's text and the sign-in URL; the link goes where the
+  // placeholder is and brings the agent back to this page once signed in.
+  function showSignedOut() {
+    var el = document.getElementById("connection-status");
+    if (!el) { return; }
+    var parts = el.dataset.labelSignedOut.split("%(link)s");
+    var link = document.createElement("a");
+    link.href = el.dataset.signInUrl + "?next=" +
+      encodeURIComponent(window.location.pathname + window.location.search);
+    link.textContent = el.dataset.labelSignIn;
+    // One inline run: the pill is a flex box, which would make the link an item of its own.
+    var text = document.createElement("span");
+    text.append(parts[0], link, parts.slice(1).join(""));
+    el.dataset.state = "signed-out";
+    el.replaceChildren(text);
+  }
+
   document.addEventListener("htmx:wsOpen", function (event) {
     socket = event.detail.socketWrapper;
     var resume = { type: "resume", last_event_id: lastEventId };
@@ -45,8 +63,38 @@
     setConnection("online");
     listeners.open.forEach(function (fn) { fn(socket); });
   });
-  document.addEventListener("htmx:wsClose", function () { setConnection("reconnecting"); });
-  document.addEventListener("htmx:wsError", function () { setConnection("reconnecting"); });
+
+  // The server refuses the socket of a session that ended (signed out in another tab,
+  // expired, account deactivated), and a browser sees a refused socket as a network drop.
+  // So a page that says where to ask (the workspace; never the widget) asks whether it is
+  // still signed in each time its socket closes, one question at a time. Signed out, it stops
+  // reconnecting: the ws extension gives up only once the socket's element leaves the page
+  // (at most one attempt already scheduled still goes out, and is refused).
+  var signedOut = false;
+  var askingSession = false;
+  function askWhetherSignedIn(socketElement) {
+    var source = socketElement.closest ? socketElement.closest("[data-live]") : null;
+    var url = source && source.dataset.sessionUrl;
+    if (!url || askingSession) { return; }
+    askingSession = true;
+    fetch(url, { credentials: "same-origin", cache: "no-store" }).then(function (response) {
+      if (response.status !== 401) { return; }
+      signedOut = true;
+      socketElement.remove();
+      showSignedOut();
+    }).catch(function () {
+      // Offline, or the server is down: still reconnecting.
+    }).finally(function () {
+      askingSession = false;
+    });
+  }
+  function connectionLost(event) {
+    if (signedOut) { return; }
+    setConnection("reconnecting");
+    askWhetherSignedIn(event.target);
+  }
+  document.addEventListener("htmx:wsClose", connectionLost);
+  document.addEventListener("htmx:wsError", connectionLost);
 
   // Small signals (counts, presence, who is viewing) come as JSON, not HTML: they are
   // handed to listeners of "switchboard:signal" and never swapped into the page.

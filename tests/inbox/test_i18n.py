@@ -97,6 +97,12 @@ def test_texts_the_scripts_show_come_translated_from_the_page(client, make_user,
     assert 'data-label-online="En directo"' in text
     assert 'data-label-connecting="Conectando…"' in text
     assert 'data-label-reconnecting="Reconectando… los mensajes nuevos' in text
+    # The script puts the "sign in again" link in place of the placeholder.
+    assert (
+        'data-label-signed-out="Se ha cerrado tu sesión. %(link)s para seguir recibiendo mensajes."'
+        in text
+    )
+    assert 'data-label-sign-in="Vuelve a iniciar sesión"' in text
     assert 'data-msg-missing="Esa conversación no está disponible para ti."' in text
     assert 'data-msg-forbidden="No tienes permiso para hacer eso."' in text
     assert 'data-msg-offline="Parece que no tienes conexión.' in text

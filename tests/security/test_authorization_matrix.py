@@ -144,6 +144,9 @@ EXPECTATIONS = {
     ],
     "notifications": [Ask("POST", data=lambda w: {"enabled": "on"}, expect=signed_in((204,)))],
     "language": [Ask("POST", data=lambda w: {"language": "en"}, expect=everyone((302,)))],
+    # Asked by the workspace's script, not by a person: without a session (visitors have
+    # none) the answer is 401, never the sign-in page.
+    "session": [Ask("GET", expect=everyone((401,)) | signed_in((204,)) | {"anonymous": (401,)})],
     "favicon.ico": [Ask("GET", expect=everyone((301,)))],
     "provider_webhook": [
         Ask(

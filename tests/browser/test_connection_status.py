@@ -1,0 +1,101 @@
+"""The status pill in the top bar says what the live connection is doing: "Live", or
+"Reconnecting…" while the network is away, or, once the agent's session has ended, that
+they must sign in again (the server refuses their socket for good, which the browser
+cannot tell from a network drop)."""
+
+from urllib.parse import quote, urlsplit
+
+from playwright.sync_api import expect
+
+from channels_app.access import sockets_rejoin
+from tests.browser.test_conversation_actions import open_conversation
+
+SIGNED_OUT = "You were signed out. Sign in again to keep receiving messages."
+
+
+def status(page):
+    return page.locator("#connection-status")
+
+
+def deactivate(user):
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+
+def current_page(page):
+    url = urlsplit(page.url)
+    return url.path + (f"?{url.query}" if url.query else "")
+
+
+def test_an_agent_deactivated_with_the_workspace_open_is_told_to_sign_in_again(
+    demo, live_app, page, sign_in, screenshot, in_thread
+):
+    users, _widget = demo
+    sign_in(page, "agent@example.com")
+    open_conversation(page, "Emma Clarke")
+    expect(status(page)).to_have_text("Live")
+
+    # Deactivating an account closes its sockets, and the server refuses them from then on.
+    in_thread(deactivate, users["agent@example.com"])
+
+    expect(status(page)).to_have_attribute("data-state", "signed-out")
+    expect(status(page)).to_have_text(SIGNED_OUT)
+    link = status(page).get_by_role("link", name="Sign in again")
+    expect(link).to_have_attribute(
+        "href", f"/accounts/login/?next={quote(current_page(page), safe='')}"
+    )
+    screenshot(page, "signed-out-status")
+    # It stays so: the page no longer tries to reconnect.
+    page.wait_for_timeout(1500)
+    expect(status(page)).to_have_text(SIGNED_OUT)
+    expect(page.locator("[ws-connect]")).to_have_count(0)
+
+
+def test_signed_out_in_another_tab_the_link_signs_the_agent_in_again_on_the_same_page(
+    demo, live_app, page, context, sign_in, in_thread
+):
+    users, _widget = demo
+    sign_in(page, "agent@example.com")
+    open_conversation(page, "Emma Clarke")
+    conversation_page = current_page(page)
+    other_tab = context.new_page()
+    other_tab.goto(f"{live_app.url}/")
+    other_tab.get_by_label("Account menu").click()
+    other_tab.get_by_role("button", name="Sign out").click()
+    other_tab.get_by_label("Email").wait_for()
+
+    # The open socket outlives the session until it drops (a deploy, say).
+    in_thread(sockets_rejoin, [users["agent@example.com"].pk])
+
+    expect(status(page)).to_have_text(SIGNED_OUT)
+    status(page).get_by_role("link", name="Sign in again").click()
+    page.get_by_label("Email").fill("agent@example.com")
+    page.get_by_label("Password").fill("switchboard")
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url(f"{live_app.url}{conversation_page}")
+    expect(status(page)).to_have_text("Live")
+    expect(page.locator("#thread")).to_contain_text("Emma Clarke")
+
+
+def test_a_network_drop_still_shows_reconnecting_and_comes_back_live(
+    demo, live_app, page, context, sign_in, in_thread
+):
+    users, _widget = demo
+    sign_in(page, "agent@example.com")
+    # htmx's backoff between attempts grows to a minute; here the page retries every 500 ms.
+    page.evaluate("htmx.config.wsReconnectDelay = () => 500")
+
+    # Offline, the browser cannot connect again, and the socket it had is dropped.
+    context.set_offline(True)
+    in_thread(sockets_rejoin, [users["agent@example.com"].pk])
+
+    expect(status(page)).to_have_attribute("data-state", "reconnecting")
+    # The page asks whether it is still signed in after each failed attempt, and cannot tell.
+    for _attempt in range(2):
+        page.wait_for_event("requestfailed", lambda request: "/me/session/" in request.url)
+    expect(status(page)).to_have_text(
+        "Reconnecting… new messages will appear when you are back online."
+    )
+
+    context.set_offline(False)
+    expect(status(page)).to_have_text("Live")
