@@ -20,9 +20,10 @@ from channels_app.groups import conversation_group, inbox_group, user_group, vis
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORISED = 4401
-# "Service restart": the page's websocket reconnects at once, and a socket joins the
-# groups its user may see when it connects.
-CLOSE_TO_REJOIN = 1012
+# "Join again": the page reconnects at once (static/js/live.js), and a socket joins the
+# groups its user may see when it connects. A server may close a websocket only with 1000
+# or a code from 3000 to 4999 (daphne refuses 1012, "service restart", from a consumer).
+CLOSE_TO_REJOIN = 4012
 
 
 def _parse(text_data):

@@ -88,8 +88,18 @@
       askingSession = false;
     });
   }
+  // The server closes with this code when what the user may see has changed (an inbox
+  // added or taken away, a new role or language): the page joins again at once, and the
+  // server decides what it joins. (channels_app.consumers.CLOSE_TO_REJOIN)
+  var CLOSE_TO_REJOIN = 4012;
   function connectionLost(event) {
     if (signedOut) { return; }
+    var closed = event.detail && event.detail.event;
+    if (event.type === "htmx:wsClose" && closed && closed.code === CLOSE_TO_REJOIN) {
+      setConnection("connecting");
+      event.detail.socketWrapper.reconnect();
+      return;
+    }
     setConnection("reconnecting");
     askWhetherSignedIn(event.target);
   }

@@ -99,3 +99,27 @@ def test_a_network_drop_still_shows_reconnecting_and_comes_back_live(
 
     context.set_offline(False)
     expect(status(page)).to_have_text("Live")
+
+
+def take_out_of_an_inbox(user):
+    user.inboxes.order_by("pk").last().members.remove(user)
+
+
+def test_taken_out_of_an_inbox_the_open_workspace_joins_again_at_once(
+    demo, live_app, page, sign_in, in_thread
+):
+    users, _widget = demo
+    sign_in(page, "agent@example.com")
+    expect(status(page)).to_have_text("Live")
+    page.evaluate(
+        "window.opened = 0; document.addEventListener('htmx:wsOpen', () => window.opened++)"
+    )
+
+    # What the agent may see changed: the server closes the socket so the page joins the
+    # groups the agent may see now.
+    in_thread(take_out_of_an_inbox, users["agent@example.com"])
+
+    page.wait_for_function("() => window.opened === 1", timeout=5000)
+    expect(status(page)).to_have_text("Live")
+    # It closed with a code a websocket server may send (daphne refuses others).
+    assert "invalid close code" not in (live_app.logs / "web.log").read_text(errors="replace")
