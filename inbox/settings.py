@@ -184,7 +184,7 @@ CHANNEL_LAYER_READ_TIMEOUT = 15  # seconds; more than channels-redis's 5 s block
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_app.layer.BatchReceiveChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {

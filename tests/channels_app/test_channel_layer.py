@@ -1,4 +1,5 @@
-"""The Redis channel layer as configured: sockets must not die of their own idle waits."""
+"""The Redis channel layer as configured: sockets must not die of their own idle waits, and
+a server process takes the messages waiting for its sockets off Redis many at a time."""
 
 import asyncio
 
@@ -6,8 +7,18 @@ import pytest
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
 from django.conf import settings
+from redis.asyncio import Redis
+
+from channels_app.layer import BatchReceiveChannelLayer
 
 pytestmark = pytest.mark.integration
+
+
+def layer_for(prefix):
+    """The configured layer, on keys of its own."""
+    return BatchReceiveChannelLayer(
+        **{**settings.CHANNEL_LAYERS["default"]["CONFIG"], "prefix": prefix}
+    )
 
 
 def test_reads_wait_longer_than_the_layers_blocking_pop():
@@ -19,9 +30,8 @@ def test_reads_wait_longer_than_the_layers_blocking_pop():
 
 
 def test_a_receive_outlasts_an_empty_blocking_pop():
-    assert isinstance(get_channel_layer(), RedisChannelLayer)
-    config = {**settings.CHANNEL_LAYERS["default"]["CONFIG"], "prefix": "layer-spec"}
-    layer = RedisChannelLayer(**config)
+    assert isinstance(get_channel_layer(), BatchReceiveChannelLayer)
+    layer = layer_for("layer-spec")
     layer.brpop_timeout = 1  # one empty pop, then the message
 
     async def receive_after_an_idle_pop():
@@ -41,8 +51,7 @@ def test_a_server_process_that_falls_behind_keeps_thousands_of_updates_for_its_s
     # Every socket of a process shares one Redis queue, so the layer's capacity bounds how
     # far behind a whole process may fall, not one socket. At 1,500 a busy server dropped
     # live updates for its sockets while the worker pushed a backlog out.
-    config = {**settings.CHANNEL_LAYERS["default"]["CONFIG"], "prefix": "layer-capacity-spec"}
-    layer = RedisChannelLayer(**config)
+    layer = layer_for("layer-capacity-spec")
     behind_by = 5_000
 
     async def fall_behind_then_read():
@@ -65,3 +74,63 @@ def test_a_server_process_that_falls_behind_keeps_thousands_of_updates_for_its_s
             await layer.close_pools()
 
     assert asyncio.run(fall_behind_then_read()) == list(range(behind_by))
+
+
+def test_a_server_process_takes_its_waiting_messages_off_redis_many_at_a_time(monkeypatch):
+    # The library took each message off with four round trips in sequence; a busy server
+    # could not keep up and its queue overflowed.
+    layer = layer_for("layer-batch-spec")
+    commands = []
+    real_execute = Redis.execute_command
+
+    async def counted(self, *args, **options):
+        commands.append(args[0])
+        return await real_execute(self, *args, **options)
+
+    async def fall_behind_then_read():
+        sockets = [await layer.new_channel() for _ in range(3)]
+        for socket in sockets:
+            await layer.group_add("inbox-1.en", socket)
+        try:
+            for n in range(500):
+                await layer.group_send("inbox-1.en", {"type": "live.event", "html": str(n)})
+            monkeypatch.setattr(Redis, "execute_command", counted)
+            received = {socket: [] for socket in sockets}
+            for socket in sockets:
+                while len(received[socket]) < 500:
+                    message = await asyncio.wait_for(layer.receive(socket), 2)
+                    received[socket].append(int(message["html"]))
+            monkeypatch.undo()
+            return received
+        finally:
+            await layer.flush()
+            await layer.close_pools()
+
+    received = asyncio.run(fall_behind_then_read())
+
+    assert all(numbers == list(range(500)) for numbers in received.values())
+    assert len(commands) <= 500 / BatchReceiveChannelLayer.receive_batch + 1
+
+
+def test_a_socket_that_closes_while_messages_are_taken_loses_none_for_the_others():
+    # The batch is taken for the whole process: a receiver cancelled meanwhile (its socket
+    # closed) leaves it to the next one.
+    layer = layer_for("layer-cancel-spec")
+
+    async def cancel_one_receiver_then_read():
+        closing, staying = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add("inbox-1.en", staying)
+        try:
+            waiting = asyncio.ensure_future(layer.receive(closing))
+            await asyncio.sleep(0.2)  # it holds the process's receive, waiting on Redis
+            for n in range(3):
+                await layer.group_send("inbox-1.en", {"type": "live.event", "html": str(n)})
+            waiting.cancel()
+            return [
+                int((await asyncio.wait_for(layer.receive(staying), 5))["html"]) for _ in range(3)
+            ]
+        finally:
+            await layer.flush()
+            await layer.close_pools()
+
+    assert asyncio.run(cancel_one_receiver_then_read()) == [0, 1, 2]
