@@ -48,12 +48,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message):
         """Channels closes stale database connections before every handler, a hop to the
-        server's one thread for synchronous code (the one its HTTP requests run on) per
-        message. A socket gets a message per live update; every handler here that touches
-        the database does it through `database_sync_to_async`, which does that cleanup
-        itself, so the rest go straight to their handler."""
+        server's thread for synchronous code per message. A socket gets a message per live
+        update; every handler here that touches the database does it through
+        `database_sync_to_async`, which does that cleanup itself, so the rest go straight
+        to their handler."""
         if message["type"] == "live.event":
             await self.live_event(message)
+        elif message["type"] == "live.missed":
+            await self.live_missed(message)
         else:
             await super().dispatch(message)
 
@@ -72,6 +74,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def live_event(self, message):
         await self.send(text_data=message["html"])
+
+    async def live_missed(self, message):
+        """This server fell so far behind that live updates for its sockets were dropped
+        (channels_app/layer.py). The page cannot tell which, so it reloads its panes."""
+        await self.send(text_data=render_to_string("channels_app/resync.html"))
 
     async def send_catch_up(self, last_event_id, **kwargs):
         if last_event_id is None:

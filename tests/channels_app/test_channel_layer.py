@@ -14,11 +14,22 @@ from channels_app.layer import BatchReceiveChannelLayer
 pytestmark = pytest.mark.integration
 
 
-def layer_for(prefix):
+def layer_for(prefix, **config):
     """The configured layer, on keys of its own."""
     return BatchReceiveChannelLayer(
-        **{**settings.CHANNEL_LAYERS["default"]["CONFIG"], "prefix": prefix}
+        **{**settings.CHANNEL_LAYERS["default"]["CONFIG"], "prefix": prefix, **config}
     )
+
+
+async def read_all(layer, socket, timeout=1):
+    """What `socket` receives until nothing more comes."""
+    received = []
+    while True:
+        try:
+            message = await asyncio.wait_for(layer.receive(socket), timeout)
+        except TimeoutError:
+            return received
+        received.append(message.get("html", message["type"]))
 
 
 def test_reads_wait_longer_than_the_layers_blocking_pop():
@@ -134,3 +145,63 @@ def test_a_socket_that_closes_while_messages_are_taken_loses_none_for_the_others
             await layer.close_pools()
 
     assert asyncio.run(cancel_one_receiver_then_read()) == [0, 1, 2]
+
+
+def test_a_process_whose_queue_dropped_updates_tells_each_of_its_sockets_once():
+    # Past its capacity the queue drops what does not fit, and no page could tell: it has
+    # applied later updates. Each socket of the process in a group learns of the loss
+    # after what was kept, and its consumer has the page reload its panes.
+    layer = layer_for("layer-loss-spec", capacity=5)
+
+    async def overflow_then_read():
+        agent, supervisor = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add("inbox-1.en", agent)
+        await layer.group_add("inbox-1.en", supervisor)
+        await layer.group_add("inbox-2.en", supervisor)
+        try:
+            for n in range(8):
+                await layer.group_send("inbox-1.en", {"type": "live.event", "html": str(n)})
+            return await asyncio.gather(read_all(layer, agent), read_all(layer, supervisor))
+        finally:
+            await layer.flush()
+            await layer.close_pools()
+
+    for received in asyncio.run(overflow_then_read()):
+        assert received == ["0", "1", "2", "3", "4", "live.missed"]
+
+
+def test_updates_that_waited_past_the_expiry_are_a_loss_the_process_learns_of():
+    layer = layer_for("layer-expiry-spec", expiry=1)
+
+    async def fall_behind_past_the_expiry_then_read():
+        socket = await layer.new_channel()
+        await layer.group_add("inbox-1.en", socket)
+        try:
+            await layer.group_send("inbox-1.en", {"type": "live.event", "html": "stale"})
+            await asyncio.sleep(1.5)
+            await layer.group_send("inbox-1.en", {"type": "live.event", "html": "fresh"})
+            return await read_all(layer, socket)
+        finally:
+            await layer.flush()
+            await layer.close_pools()
+
+    assert asyncio.run(fall_behind_past_the_expiry_then_read()) == ["fresh", "live.missed"]
+
+
+def test_a_socket_that_left_its_groups_is_not_told_of_later_losses():
+    layer = layer_for("layer-left-spec", capacity=1)
+
+    async def leave_then_overflow():
+        leaving, staying = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add("inbox-1.en", leaving)
+        await layer.group_add("inbox-1.en", staying)
+        await layer.group_discard("inbox-1.en", leaving)
+        try:
+            for n in range(3):
+                await layer.group_send("inbox-1.en", {"type": "live.event", "html": str(n)})
+            return await read_all(layer, staying), await read_all(layer, leaving, timeout=0.5)
+        finally:
+            await layer.flush()
+            await layer.close_pools()
+
+    assert asyncio.run(leave_then_overflow()) == (["0", "live.missed"], [])

@@ -242,6 +242,21 @@ async def test_a_live_update_goes_out_without_a_trip_to_the_database_thread(
 
 
 @in_event_loop
+async def test_told_that_its_server_dropped_live_updates_the_page_reloads_its_panes(
+    application, agent
+):
+    # The channel layer tells every socket of a server process that fell so far behind
+    # that updates were dropped (channels_app/layer.py); no page can tell which it missed.
+    socket, connected, _code = await connect_agent(application, agent)
+    assert connected
+
+    await get_channel_layer().group_send(f"user-{agent.pk}", {"type": "live.missed"})
+
+    assert 'id="live-resync"' in await receive_containing(socket, "live-resync")
+    await socket.disconnect()
+
+
+@in_event_loop
 async def test_an_agent_taken_off_an_inbox_rejoins_and_gets_nothing_more_from_it(
     application, agent, widget_inbox, customer_writes
 ):
