@@ -21,6 +21,33 @@ def layer_for(prefix, **config):
     )
 
 
+def run_then_clear(layer, scenario):
+    """Run `scenario()` in an event loop of its own, then delete the layer's keys and close
+    its connections."""
+
+    async def run():
+        try:
+            return await scenario()
+        finally:
+            await layer.flush()
+            await layer.close_pools()
+
+    return asyncio.run(run())
+
+
+async def sockets_in(layer, group, count):
+    """`count` new sockets of this process, in `group`."""
+    sockets = [await layer.new_channel() for _ in range(count)]
+    for socket in sockets:
+        await layer.group_add(group, socket)
+    return sockets
+
+
+async def send_numbered(layer, group, count):
+    for n in range(count):
+        await layer.group_send(group, {"type": "live.event", "html": str(n)})
+
+
 async def read_all(layer, socket, timeout=1):
     """What `socket` receives until nothing more comes."""
     received = []
@@ -66,25 +93,18 @@ def test_a_server_process_that_falls_behind_keeps_thousands_of_updates_for_its_s
     behind_by = 5_000
 
     async def fall_behind_then_read():
-        sockets = [await layer.new_channel() for _ in range(20)]
-        for socket in sockets:
-            await layer.group_add("inbox-1.en", socket)
-        try:
-            for n in range(behind_by):
-                await layer.group_send("inbox-1.en", {"type": "live.event", "html": str(n)})
-            received = []
-            while len(received) < behind_by:
-                try:
-                    message = await asyncio.wait_for(layer.receive(sockets[-1]), 2)
-                except TimeoutError:
-                    break  # dropped: nothing more is coming
-                received.append(int(message["html"]))
-            return received
-        finally:
-            await layer.flush()
-            await layer.close_pools()
+        sockets = await sockets_in(layer, "inbox-1.en", 20)
+        await send_numbered(layer, "inbox-1.en", behind_by)
+        received = []
+        while len(received) < behind_by:
+            try:
+                message = await asyncio.wait_for(layer.receive(sockets[-1]), 2)
+            except TimeoutError:
+                break  # dropped: nothing more is coming
+            received.append(int(message["html"]))
+        return received
 
-    assert asyncio.run(fall_behind_then_read()) == list(range(behind_by))
+    assert run_then_clear(layer, fall_behind_then_read) == list(range(behind_by))
 
 
 def test_a_server_process_takes_its_waiting_messages_off_redis_many_at_a_time(monkeypatch):
@@ -99,25 +119,18 @@ def test_a_server_process_takes_its_waiting_messages_off_redis_many_at_a_time(mo
         return await real_execute(self, *args, **options)
 
     async def fall_behind_then_read():
-        sockets = [await layer.new_channel() for _ in range(3)]
+        sockets = await sockets_in(layer, "inbox-1.en", 3)
+        await send_numbered(layer, "inbox-1.en", 500)
+        monkeypatch.setattr(Redis, "execute_command", counted)
+        received = {socket: [] for socket in sockets}
         for socket in sockets:
-            await layer.group_add("inbox-1.en", socket)
-        try:
-            for n in range(500):
-                await layer.group_send("inbox-1.en", {"type": "live.event", "html": str(n)})
-            monkeypatch.setattr(Redis, "execute_command", counted)
-            received = {socket: [] for socket in sockets}
-            for socket in sockets:
-                while len(received[socket]) < 500:
-                    message = await asyncio.wait_for(layer.receive(socket), 2)
-                    received[socket].append(int(message["html"]))
-            monkeypatch.undo()
-            return received
-        finally:
-            await layer.flush()
-            await layer.close_pools()
+            while len(received[socket]) < 500:
+                message = await asyncio.wait_for(layer.receive(socket), 2)
+                received[socket].append(int(message["html"]))
+        monkeypatch.undo()
+        return received
 
-    received = asyncio.run(fall_behind_then_read())
+    received = run_then_clear(layer, fall_behind_then_read)
 
     assert all(numbers == list(range(500)) for numbers in received.values())
     assert len(commands) <= 500 / BatchReceiveChannelLayer.receive_batch + 1
@@ -129,22 +142,15 @@ def test_a_socket_that_closes_while_messages_are_taken_loses_none_for_the_others
     layer = layer_for("layer-cancel-spec")
 
     async def cancel_one_receiver_then_read():
-        closing, staying = await layer.new_channel(), await layer.new_channel()
-        await layer.group_add("inbox-1.en", staying)
-        try:
-            waiting = asyncio.ensure_future(layer.receive(closing))
-            await asyncio.sleep(0.2)  # it holds the process's receive, waiting on Redis
-            for n in range(3):
-                await layer.group_send("inbox-1.en", {"type": "live.event", "html": str(n)})
-            waiting.cancel()
-            return [
-                int((await asyncio.wait_for(layer.receive(staying), 5))["html"]) for _ in range(3)
-            ]
-        finally:
-            await layer.flush()
-            await layer.close_pools()
+        closing = await layer.new_channel()
+        [staying] = await sockets_in(layer, "inbox-1.en", 1)
+        waiting = asyncio.ensure_future(layer.receive(closing))
+        await asyncio.sleep(0.2)  # it holds the process's receive, waiting on Redis
+        await send_numbered(layer, "inbox-1.en", 3)
+        waiting.cancel()
+        return await read_all(layer, staying)
 
-    assert asyncio.run(cancel_one_receiver_then_read()) == [0, 1, 2]
+    assert run_then_clear(layer, cancel_one_receiver_then_read) == ["0", "1", "2"]
 
 
 def test_a_process_whose_queue_dropped_updates_tells_each_of_its_sockets_once():
@@ -154,19 +160,12 @@ def test_a_process_whose_queue_dropped_updates_tells_each_of_its_sockets_once():
     layer = layer_for("layer-loss-spec", capacity=5)
 
     async def overflow_then_read():
-        agent, supervisor = await layer.new_channel(), await layer.new_channel()
-        await layer.group_add("inbox-1.en", agent)
-        await layer.group_add("inbox-1.en", supervisor)
+        agent, supervisor = await sockets_in(layer, "inbox-1.en", 2)
         await layer.group_add("inbox-2.en", supervisor)
-        try:
-            for n in range(8):
-                await layer.group_send("inbox-1.en", {"type": "live.event", "html": str(n)})
-            return await asyncio.gather(read_all(layer, agent), read_all(layer, supervisor))
-        finally:
-            await layer.flush()
-            await layer.close_pools()
+        await send_numbered(layer, "inbox-1.en", 8)
+        return await asyncio.gather(read_all(layer, agent), read_all(layer, supervisor))
 
-    for received in asyncio.run(overflow_then_read()):
+    for received in run_then_clear(layer, overflow_then_read):
         assert received == ["0", "1", "2", "3", "4", "live.missed"]
 
 
@@ -174,34 +173,25 @@ def test_updates_that_waited_past_the_expiry_are_a_loss_the_process_learns_of():
     layer = layer_for("layer-expiry-spec", expiry=1)
 
     async def fall_behind_past_the_expiry_then_read():
-        socket = await layer.new_channel()
-        await layer.group_add("inbox-1.en", socket)
-        try:
-            await layer.group_send("inbox-1.en", {"type": "live.event", "html": "stale"})
-            await asyncio.sleep(1.5)
-            await layer.group_send("inbox-1.en", {"type": "live.event", "html": "fresh"})
-            return await read_all(layer, socket)
-        finally:
-            await layer.flush()
-            await layer.close_pools()
+        [socket] = await sockets_in(layer, "inbox-1.en", 1)
+        await layer.group_send("inbox-1.en", {"type": "live.event", "html": "stale"})
+        await asyncio.sleep(1.5)
+        await layer.group_send("inbox-1.en", {"type": "live.event", "html": "fresh"})
+        return await read_all(layer, socket)
 
-    assert asyncio.run(fall_behind_past_the_expiry_then_read()) == ["fresh", "live.missed"]
+    assert run_then_clear(layer, fall_behind_past_the_expiry_then_read) == [
+        "fresh",
+        "live.missed",
+    ]
 
 
 def test_a_socket_that_left_its_groups_is_not_told_of_later_losses():
     layer = layer_for("layer-left-spec", capacity=1)
 
     async def leave_then_overflow():
-        leaving, staying = await layer.new_channel(), await layer.new_channel()
-        await layer.group_add("inbox-1.en", leaving)
-        await layer.group_add("inbox-1.en", staying)
+        leaving, staying = await sockets_in(layer, "inbox-1.en", 2)
         await layer.group_discard("inbox-1.en", leaving)
-        try:
-            for n in range(3):
-                await layer.group_send("inbox-1.en", {"type": "live.event", "html": str(n)})
-            return await read_all(layer, staying), await read_all(layer, leaving, timeout=0.5)
-        finally:
-            await layer.flush()
-            await layer.close_pools()
+        await send_numbered(layer, "inbox-1.en", 3)
+        return await read_all(layer, staying), await read_all(layer, leaving, timeout=0.5)
 
-    assert asyncio.run(leave_then_overflow()) == (["0", "live.missed"], [])
+    assert run_then_clear(layer, leave_then_overflow) == (["0", "live.missed"], [])
