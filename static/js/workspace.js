@@ -546,8 +546,22 @@
     if (!idle && Date.now() - lastInput > IDLE_AFTER) { idle = true; live.send({ type: "idle" }); }
   }, 30000);
 
+  // The server says this page missed updates (too far behind to catch up, or it dropped
+  // some): reload the list. A server that fell behind may say so many times in a row, so
+  // the list is reloaded at most once every few seconds, and once more after the last.
+  var RESYNC_EVERY = 5000;
+  var lastResync = 0;
+  var resyncLater = null;
+  function reloadList() {
+    lastResync = Date.now();
+    // Aimed at the list pane, the page's own address answers with the list pane alone.
+    htmx.ajax("GET", window.location.href, { target: "#list-pane" });
+  }
   document.addEventListener("switchboard:resync", function () {
-    htmx.ajax("GET", window.location.href, { target: "#list-pane", select: "#list-pane", swap: "outerHTML" });
+    if (resyncLater) { return; }
+    var wait = lastResync + RESYNC_EVERY - Date.now();
+    if (wait <= 0) { reloadList(); return; }
+    resyncLater = setTimeout(function () { resyncLater = null; reloadList(); }, wait);
   });
 
   document.addEventListener("DOMContentLoaded", function () {

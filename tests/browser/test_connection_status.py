@@ -1,7 +1,7 @@
 """The status pill in the top bar says what the live connection is doing: "Live", or
 "Reconnecting…" while the network is away, or, once the agent's session has ended, that
 they must sign in again (the server refuses their socket for good, which the browser
-cannot tell from a network drop)."""
+cannot tell from a network drop). And a page whose live updates were lost reloads."""
 
 from urllib.parse import quote, urlsplit
 
@@ -123,3 +123,50 @@ def test_taken_out_of_an_inbox_the_open_workspace_joins_again_at_once(
     expect(status(page)).to_have_text("Live")
     # It closed with a code a websocket server may send (daphne refuses others).
     assert "invalid close code" not in (live_app.logs / "web.log").read_text(errors="replace")
+
+
+def a_customer_writes_and_the_update_is_lost(widget, name):
+    """A new conversation whose live update never reaches any page."""
+    from unittest import mock
+
+    from contacts.services import get_or_create_identity
+    from conversations import services
+
+    with mock.patch("channels_app.events.broadcast_many"):
+        identity, _ = get_or_create_identity(widget, f"visitor:{name}", name=name)
+        services.record_inbound_message(widget, identity, body="Is anyone there?")
+
+
+def the_server_dropped_updates_for(user):
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    async_to_sync(get_channel_layer().group_send)(f"user-{user.pk}", {"type": "live.missed"})
+
+
+def test_told_that_updates_were_lost_the_workspace_reloads_its_list_at_most_every_few_seconds(
+    demo, live_app, page, sign_in, in_thread
+):
+    users, widget = demo
+    agent = users["agent@example.com"]
+    sign_in(page, "agent@example.com")
+    page.goto(f"{live_app.url}/?view=all")
+    expect(status(page)).to_have_text("Live")
+    in_thread(a_customer_writes_and_the_update_is_lost, widget, "Lost Update")
+    page.wait_for_timeout(500)
+    expect(page.locator("#conversation-list")).not_to_contain_text("Lost Update")
+    list_loads = []
+
+    def count_list_loads(request):
+        if request.headers.get("hx-target") == "list-pane":
+            list_loads.append(request.url)
+
+    page.on("request", count_list_loads)
+
+    # A server that fell behind says so three times in a row.
+    for _ in range(3):
+        in_thread(the_server_dropped_updates_for, agent)
+
+    expect(page.locator("#conversation-list")).to_contain_text("Lost Update")
+    page.wait_for_timeout(6000)
+    assert len(list_loads) == 2  # at once, and once more after the last
