@@ -77,7 +77,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def live_missed(self, message):
         """This server fell so far behind that live updates for its sockets were dropped
-        (channels_app/layer.py). The page cannot tell which, so it reloads its panes."""
+        (channels_app/layer.py). The page cannot tell which, so it reloads what it shows
+        (the workspace its list, the widget its messages)."""
         await self.send(text_data=render_to_string("channels_app/resync.html"))
 
     async def send_catch_up(self, last_event_id, **kwargs):

@@ -18,7 +18,7 @@ A process that falls far behind still loses messages: the queue drops what does 
 (`capacity`) and what waited longer than `expiry`. A page cannot find such a gap by
 itself (it has applied later events), so the sender marks the queue, the process reads
 the mark as it takes its next batch, and every socket of the process in a group gets
-`{"type": "live.missed"}`; the consumers tell their pages to reload their panes.
+`{"type": "live.missed"}`; the consumers tell their pages to reload (the resync).
 """
 
 import asyncio
