@@ -28,6 +28,9 @@ async def _open(port, session_key):
         timeout=60,
     )
     await ws.send(json.dumps({"type": "resume", "last_event_id": 0}))
+    # Read from the start: the server pings every 20 s and closes a socket that has not
+    # answered within 30 s, and opening two thousand can take longer than that.
+    ws.draining = asyncio.create_task(_drain(ws))
     return ws
 
 
@@ -60,12 +63,10 @@ async def _open_many(port, keys, count, batch=50):
 async def _measure(app, keys, idle, held, log):
     port, pid = app.ports[0], app.web_pids[0]
     warm, _ = await _open_many(port, keys, 20)
-    readers = [asyncio.create_task(_drain(ws)) for ws in warm]
     await asyncio.sleep(3)
     before = rss_kib(pid)
     started = time.perf_counter()
     idle_sockets, idle_failures = await _open_many(port, keys, idle)
-    readers += [asyncio.create_task(_drain(ws)) for ws in idle_sockets]
     await asyncio.sleep(5)
     after = rss_kib(pid)
     log(
@@ -73,7 +74,6 @@ async def _measure(app, keys, idle, held, log):
         f"RSS {before / 1024:.0f} → {after / 1024:.0f} MiB"
     )
     more, more_failures = await _open_many(port, keys, max(0, held - idle - len(warm)))
-    readers += [asyncio.create_task(_drain(ws)) for ws in more]
     everything = warm + idle_sockets + more
     await asyncio.sleep(10)
     closed_while_idle = sum(1 for ws in everything if ws.closed)
@@ -87,8 +87,8 @@ async def _measure(app, keys, idle, held, log):
         await asyncio.sleep(0.5)
     answering = sum(1 for ws in everything if not ws.closed and not ws.pongs.empty())
     peak = rss_kib(pid)
-    for reader in readers:
-        reader.cancel()
+    for ws in everything:
+        ws.draining.cancel()
     await asyncio.gather(*(ws.close() for ws in everything), return_exceptions=True)
     return {
         "socket_kib_each": round((after - before) / max(1, len(idle_sockets)), 1),
