@@ -79,6 +79,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """This server fell so far behind that live updates for its sockets were dropped
         (channels_app/layer.py). The page cannot tell which, so it reloads what it shows
         (the workspace its list, the widget its messages)."""
+        await self.send_resync()
+
+    async def send_resync(self):
+        """Have the page reload what it shows (static/js: "switchboard:resync")."""
         await self.send(text_data=render_to_string("channels_app/resync.html"))
 
     async def send_catch_up(self, last_event_id, **kwargs):
@@ -90,7 +94,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         for html in frames:
             await self.send(text_data=html)
         if not complete:
-            await self.send(text_data=render_to_string("channels_app/resync.html"))
+            await self.send_resync()
 
 
 class AgentConsumer(LiveConsumer):
