@@ -3,11 +3,17 @@
 they must sign in again (the server refuses their socket for good, which the browser
 cannot tell from a network drop). And a page whose live updates were lost reloads."""
 
+from unittest import mock
 from urllib.parse import quote, urlsplit
 
+from channels.layers import get_channel_layer
 from playwright.sync_api import expect
 
 from channels_app.access import sockets_rejoin
+from channels_app.groups import user_group
+from channels_app.layer_sender import send_to_groups
+from contacts.services import get_or_create_identity
+from conversations import services
 from tests.browser.test_conversation_actions import open_conversation
 
 SIGNED_OUT = "You were signed out. Sign in again to keep receiving messages."
@@ -127,21 +133,13 @@ def test_taken_out_of_an_inbox_the_open_workspace_joins_again_at_once(
 
 def a_customer_writes_and_the_update_is_lost(widget, name):
     """A new conversation whose live update never reaches any page."""
-    from unittest import mock
-
-    from contacts.services import get_or_create_identity
-    from conversations import services
-
     with mock.patch("channels_app.events.broadcast_many"):
         identity, _ = get_or_create_identity(widget, f"visitor:{name}", name=name)
         services.record_inbound_message(widget, identity, body="Is anyone there?")
 
 
 def the_server_dropped_updates_for(user):
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    async_to_sync(get_channel_layer().group_send)(f"user-{user.pk}", {"type": "live.missed"})
+    send_to_groups(get_channel_layer(), [(user_group(user.pk), {"type": "live.missed"})])
 
 
 def test_told_that_updates_were_lost_the_workspace_reloads_its_list_at_most_every_few_seconds(

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.test import Client
 
 from channels_app.consumers import CLOSE_TO_REJOIN, CLOSE_UNAUTHORISED
+from channels_app.groups import user_group
 from channels_app.models import LiveEvent
 from contacts.services import get_or_create_identity
 from conversations import services
@@ -250,7 +251,7 @@ async def test_told_that_its_server_dropped_live_updates_the_page_reloads_its_pa
     socket, connected, _code = await connect_agent(application, agent)
     assert connected
 
-    await get_channel_layer().group_send(f"user-{agent.pk}", {"type": "live.missed"})
+    await get_channel_layer().group_send(user_group(agent.pk), {"type": "live.missed"})
 
     assert 'id="live-resync"' in await receive_containing(socket, "live-resync")
     await socket.disconnect()
