@@ -29,6 +29,8 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 from bench import config  # noqa: E402
 
 RESULTS = config.ROOT / "bench" / "results.json"
+# The cost step's light load (bench/cost.py): far below what the machine can apply.
+COST_RATE, COST_DURATION = 20, 15
 
 TARGETS = {
     "floor_ms": None,
@@ -152,6 +154,23 @@ class Suite:
         finally:
             running.stop()
 
+    def cost(self):
+        from bench import app, cost, push
+
+        running = app.start(self.environment, "cost", web=1, workers=1)
+        try:
+            listeners = push.listeners_for(self.dataset, self.scale, running.ports)
+            sender = push.Sender.for_dataset(self.dataset)
+            measured = asyncio.run(
+                cost.measure(
+                    self.environment, running, listeners, sender, COST_RATE, COST_DURATION, log
+                )
+            )
+        finally:
+            running.stop()
+        self.details["cost"] = measured
+        log(f"cost: {json.dumps(measured)}")
+
     def sockets(self):
         from bench import app, socket_capacity
 
@@ -213,6 +232,7 @@ class Suite:
             "floor": self.floor,
             "reads": self.reads,
             "push": self.push_and_ingest,
+            "cost": self.cost,
             "sockets": self.sockets,
             "scale_out": self.scale_out,
         }
