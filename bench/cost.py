@@ -12,7 +12,6 @@ capacity) for `duration` seconds after a warm-up; every process's CPU time is re
 which is what an unsaturated server gives.
 """
 
-import asyncio
 import os
 import time
 from pathlib import Path
