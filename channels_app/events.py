@@ -200,7 +200,7 @@ def broadcast_many(events):
     try:
         listeners = Listeners.of(events)
         if listeners.languages or any(e.visible_to_visitor for e in events):
-            rendering.preload(events)
+            rendering.preload(events, listeners)
         send_to_groups(
             layer,
             [

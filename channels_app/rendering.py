@@ -34,16 +34,59 @@ def _message(event):
     return _once(event, "_fragment_message", fragments.load_message, event.message_id)
 
 
-def preload(events):
+def preload(events, listeners=None):
     """Load what the events' fragments show in one query per kind of row (plus their
-    prefetches), instead of one per event."""
-    conversations = fragments.conversation_queryset().in_bulk(
-        {e.conversation_id for e in events if e.conversation_id}
+    prefetches), instead of one per event.
+
+    With `listeners` (who is listening, `events.Listeners`), only what will be rendered
+    is loaded: a message only for a part that shows it (the thread of a conversation
+    someone views, the visitor's widget, a mention), and for a conversation only its row
+    when the list is all that shows it. Without, everything any part could show.
+    """
+    if listeners is None:
+        full = {e.conversation_id for e in events if e.conversation_id}
+        rows = set()
+        with_message = [e for e in events if e.message_id]
+    else:
+        full = {e.conversation_id for e in events if _shows_conversation(e, listeners)}
+        rows = {
+            e.conversation_id
+            for e in events
+            if e.conversation_id and e.inbox_id and listeners.languages
+        } - full
+        with_message = [e for e in events if _shows_message(e, listeners)]
+    conversations = fragments.conversation_queryset().in_bulk(full) if full else {}
+    if rows:
+        conversations.update(fragments.conversation_row_queryset().in_bulk(rows))
+    messages = (
+        fragments.message_queryset().in_bulk({e.message_id for e in with_message})
+        if with_message
+        else {}
     )
-    messages = fragments.message_queryset().in_bulk({e.message_id for e in events if e.message_id})
     for event in events:
-        event._fragment_conversation = conversations.get(event.conversation_id)
+        if event.conversation_id in full or event.conversation_id in rows:
+            event._fragment_conversation = conversations.get(event.conversation_id)
+    for event in with_message:
         event._fragment_message = messages.get(event.message_id)
+
+
+def _viewed(event, listeners):
+    return bool(event.inbox_id and listeners.languages and listeners.viewing(event.conversation_id))
+
+
+def _shows_message(event, listeners):
+    if not event.message_id:
+        return False
+    return event.kind == "mention.created" or event.visible_to_visitor or _viewed(event, listeners)
+
+
+def _shows_conversation(event, listeners):
+    """Whether a part shows more of the conversation than its row in the list."""
+    if not event.conversation_id:
+        return False
+    if event.visible_to_visitor or _viewed(event, listeners):
+        return True
+    return event.kind == "contact.updated" and bool(event.inbox_id and listeners.languages)
 
 
 def _row(event, move):

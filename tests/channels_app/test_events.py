@@ -442,3 +442,37 @@ def test_languages_no_open_socket_speaks_are_not_rendered(agent, widget_inbox, c
     frames = list(frames_for(latest_event()))
 
     assert {f.group.rsplit(".", 1)[-1] for f in frames if "visitor" not in f.group} == {"es"}
+
+
+def test_a_new_message_no_one_has_open_loads_only_its_row(layer, listeners):
+    from contacts.services import get_or_create_identity
+    from inbox.models import Inbox, InboxKind
+
+    inbox = Inbox.objects.create(name="WhatsApp", kind=InboxKind.WHATSAPP)
+    customer, _ = get_or_create_identity(inbox, "34600000001", name="Clara")
+    written = services.record_inbound_message(inbox, customer, body="Is my order on its way?")
+    message = written.message
+    event = latest_event()
+
+    with CaptureQueriesContext(connection) as captured:
+        events.broadcast(event)
+
+    # Who listens, the conversation's row and its labels: not the message, nor its files.
+    tables = [q["sql"].split(" FROM ", 1)[1].split()[0] for q in captured]
+    assert tables == [
+        '"channels_app_agentsocket"',
+        '"conversations_conversation"',
+        '"conversations_label"',
+    ]
+    frames = [message["html"] for _group, message in layer.sent]
+    assert [header(html)[1] for html in frames] == ["list"] * len(LANGUAGES)
+    assert all("Is my order on its way?" in html for html in frames)
+
+    # Once someone has the thread open, the message is loaded (once) for its frame.
+    listeners.view(message.conversation)
+    services.record_inbound_message(inbox, customer, body="Hello?")
+    layer.sent.clear()
+    events.broadcast(latest_event())
+    thread_frames = [m["html"] for group, m in layer.sent if group.startswith("conversation-")]
+    assert len(thread_frames) == len(LANGUAGES)
+    assert all("Hello?" in html for html in thread_frames)

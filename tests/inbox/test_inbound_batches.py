@@ -194,7 +194,8 @@ def test_a_batch_reads_its_senders_and_listeners_once_and_broadcasts_in_one_trip
     # their savepoints), not the batch's reads and writes again.
     per_delivery = (twelve - two) / 10
     assert per_delivery <= 9
-    assert one_by_one - per_delivery >= 10
+    assert one_by_one <= 18
+    assert one_by_one - per_delivery >= 9
 
 
 @pytest.fixture
