@@ -55,13 +55,17 @@ def _snapshot(running):
     snapshots are not counted, so the pool's long-lived connections must carry the load
     (they do: the app keeps its connections)."""
     web = sum(_cpu_ms(pid) for pid in running.web_pids)
-    workers = 0.0
+    main = pool = 0.0
     for key, process in running.processes.items():
         if key.startswith("worker"):
-            workers += _cpu_ms(process.pid) + sum(_cpu_ms(c) for c in _children(process.pid))
+            main += _cpu_ms(process.pid)
+            pool += sum(_cpu_ms(child) for child in _children(process.pid))
     return {
         "daphne": web,
-        "worker": workers,
+        # The worker's main process takes tasks off Redis and hands them to its pool's
+        # processes, which run them.
+        "worker_main": main,
+        "worker_pool": pool,
         "postgres": {pid: _cpu_ms(pid) for pid in _pids_named("postgres")},
         "redis": sum(_cpu_ms(pid) for pid in _pids_named("redis-server")),
         "load_generator": _cpu_ms(os.getpid()),
@@ -72,7 +76,7 @@ def _difference(before, after):
     postgres = sum(ms - before["postgres"].get(pid, 0.0) for pid, ms in after["postgres"].items())
     return {
         key: (postgres if key == "postgres" else after[key] - before[key])
-        for key in ("daphne", "worker", "postgres", "redis", "load_generator")
+        for key in ("daphne", "worker_main", "worker_pool", "postgres", "redis", "load_generator")
     }
 
 
