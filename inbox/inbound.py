@@ -42,15 +42,22 @@ def accept_delivery(inbox, *, body, content_type, delivery_key=None):
     """
     if delivery_key is None:
         delivery_key = adapter_for(inbox).delivery_key(body, content_type)
+    fields = {
+        "inbox": inbox,
+        "delivery_key": delivery_key[:200],
+        "body": bytes(body),
+        "content_type": (content_type or "")[:120],
+    }
     try:
-        with transaction.atomic():
-            event = InboundEvent.objects.create(
-                inbox=inbox,
-                delivery_key=delivery_key[:200],
-                body=bytes(body),
-                content_type=(content_type or "")[:120],
-            )
-            transaction.on_commit(lambda: enqueue_processing(event.pk))
+        if transaction.get_connection().in_atomic_block:
+            # Inside the caller's transaction: a savepoint keeps a repeat from breaking it.
+            with transaction.atomic():
+                event = InboundEvent.objects.create(**fields)
+        else:
+            # One statement commits by itself: no BEGIN and COMMIT round trips for a webhook.
+            event = InboundEvent.objects.create(**fields)
+        # Enqueued once the row is committed: at once here, or when the caller's commits.
+        transaction.on_commit(lambda: enqueue_processing(event.pk))
     except IntegrityError:
         event = InboundEvent.objects.get(inbox=inbox, delivery_key=delivery_key[:200])
         return Accepted(event, created=False)

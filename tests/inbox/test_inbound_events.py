@@ -221,3 +221,45 @@ def test_an_echo_of_our_own_reply_is_not_recorded_again(messenger_inbox, agent):
     )
 
     assert Message.objects.filter(body="Hello back").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_webhook_stores_its_delivery_in_one_statement_and_enqueues_it_once_stored(
+    email_inbox, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    enqueued = []
+    monkeypatch.setattr("inbox.inbound.enqueue_processing", enqueued.append)
+
+    with CaptureQueriesContext(connection) as captured:
+        accepted = accept_delivery(
+            email_inbox, body=bytes(plain_mail()), content_type="message/rfc822"
+        )
+
+    # The INSERT commits by itself: no BEGIN and COMMIT round trips around it.
+    assert [q["sql"].split()[0] for q in captured] == ["INSERT"]
+    assert enqueued == [accepted.event.pk]
+
+
+def test_a_repeat_inside_a_callers_transaction_leaves_it_usable_and_enqueues_on_its_commit(
+    email_inbox, monkeypatch, django_capture_on_commit_callbacks
+):
+    enqueued = []
+    monkeypatch.setattr("inbox.inbound.enqueue_processing", enqueued.append)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        first = accept_delivery(
+            email_inbox, body=bytes(plain_mail()), content_type="message/rfc822"
+        )
+        again = accept_delivery(
+            email_inbox, body=bytes(plain_mail()), content_type="message/rfc822"
+        )
+        assert enqueued == []  # not before the caller's transaction commits
+        assert InboundEvent.objects.count() == 1  # the transaction still answers
+
+    assert (first.created, again.created) == (True, False)
+    assert again.event.pk == first.event.pk
+    assert len(callbacks) == 1
+    assert enqueued == [first.event.pk]
