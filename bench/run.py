@@ -30,7 +30,8 @@ from bench import config  # noqa: E402
 
 RESULTS = config.ROOT / "bench" / "results.json"
 # The cost step's light load (bench/cost.py): far below what the machine can apply.
-COST_RATE, COST_DURATION = 20, 15
+COST_RATE = int(os.environ.get("BENCH_COST_RATE", "20"))
+COST_DURATION = int(os.environ.get("BENCH_COST_DURATION", "15"))
 
 TARGETS = {
     "floor_ms": None,
