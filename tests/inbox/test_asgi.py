@@ -6,10 +6,14 @@ import threading
 import time
 
 import pytest
-from asgiref.sync import AsyncToSync, async_to_sync
+from asgiref.sync import AsyncToSync, SyncToAsync, async_to_sync
 from asgiref.testing import ApplicationCommunicator
+from django.contrib.auth.decorators import login_not_required
 from django.core.handlers.asgi import ASGIHandler
-from django.core.signals import request_started
+from django.core.signals import request_finished, request_started
+from django.http import HttpResponse, StreamingHttpResponse
+from django.urls import include
+from django.urls import path as url_path
 
 from inbox.asgi_handler import OneHopASGIHandler
 
@@ -19,25 +23,37 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def get(handler, path, monkeypatch):
     """GET `path` through `handler` as daphne would; returns the status and how many times
     the request's thread handed work back to the event loop."""
-    back_to_the_loop = []
-    real_call = AsyncToSync.__call__
+    status, trips = trips_for(handler, path, monkeypatch)
+    return status, trips["to_the_loop"]
 
-    def counted(self, *args, **kwargs):
-        back_to_the_loop.append(self.awaitable)
-        return real_call(self, *args, **kwargs)
+
+def trips_for(handler, path, monkeypatch):
+    """GET `path` through `handler`; returns the status and how many times work went from
+    the event loop to a thread and back."""
+    trips = {"to_a_thread": 0, "to_the_loop": 0}
+    to_the_loop, to_a_thread = AsyncToSync.__call__, SyncToAsync.__call__
+
+    def counted_to_the_loop(self, *args, **kwargs):
+        trips["to_the_loop"] += 1
+        return to_the_loop(self, *args, **kwargs)
+
+    def counted_to_a_thread(self, *args, **kwargs):
+        trips["to_a_thread"] += 1
+        return to_a_thread(self, *args, **kwargs)
 
     async def counted_request():
-        monkeypatch.setattr(AsyncToSync, "__call__", counted)
+        monkeypatch.setattr(AsyncToSync, "__call__", counted_to_the_loop)
+        monkeypatch.setattr(SyncToAsync, "__call__", counted_to_a_thread)
         return await request(handler, path)
 
     status = async_to_sync(counted_request)()
     monkeypatch.undo()
-    return status, len(back_to_the_loop)
+    return status, trips
 
 
-async def request(handler, path):
-    """One GET through `handler` as daphne would send it; returns the status."""
-    scope = {
+def get_scope(path):
+    """A GET of `path` as daphne describes it."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -51,7 +67,11 @@ async def request(handler, path):
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
     }
-    communicator = ApplicationCommunicator(handler, scope)
+
+
+async def request(handler, path):
+    """One GET through `handler` as daphne would send it; returns the status."""
+    communicator = ApplicationCommunicator(handler, get_scope(path))
     await communicator.send_input({"type": "http.request", "body": b""})
     start = await communicator.receive_output(10)
     await communicator.receive_output(10)
@@ -107,3 +127,99 @@ def test_more_requests_at_once_than_threads_wait_for_a_free_one(request_threads_
     assert async_to_sync(six_at_once)() == [200] * 6
     assert request_threads_seen["most_at_once"] == 2
     assert set(request_threads_seen["threads"]) == {"request-0_0", "request-1_0"}
+
+
+def test_a_request_s_signals_and_view_are_one_trip_to_its_thread(monkeypatch):
+    # request_started, the middleware chain with the view, and the response's close (which
+    # sends request_finished): one trip, where Django's own handler takes three.
+    status, trips = trips_for(OneHopASGIHandler(), "/accounts/login/", monkeypatch)
+    assert (status, trips["to_a_thread"]) == (200, 1)
+    status, trips = trips_for(ASGIHandler(), "/accounts/login/", monkeypatch)
+    assert status == 200
+    assert trips["to_a_thread"] >= 3
+
+
+@login_not_required
+def streamed_view(request):
+    async def parts():
+        journal.append("body sent")
+        yield b"first part, "
+        yield b"second part"
+
+    return StreamingHttpResponse(parts())
+
+
+@login_not_required
+def plain_view(request):
+    return HttpResponse(b"whole")
+
+
+journal = []
+urlpatterns = [
+    url_path("streamed/", streamed_view),
+    url_path("plain/", plain_view),
+    url_path("", include("inbox.urls")),
+]
+
+
+@pytest.fixture
+def served_here(settings):
+    """The two views above added to the site, and a journal of what happens in order."""
+    settings.ROOT_URLCONF = __name__
+    journal.clear()
+
+    def finished(**kwargs):
+        journal.append("request finished")
+
+    request_finished.connect(finished)
+    yield journal
+    request_finished.disconnect(finished)
+
+
+async def body_of(handler, path):
+    communicator = ApplicationCommunicator(handler, get_scope(path))
+    await communicator.send_input({"type": "http.request", "body": b""})
+    start = await communicator.receive_output(10)
+    body = b""
+    while True:
+        message = await communicator.receive_output(10)
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    await communicator.wait(10)
+    return start["status"], body
+
+
+def test_a_response_built_whole_is_closed_in_the_same_trip_before_it_is_sent(served_here):
+    assert async_to_sync(body_of)(OneHopASGIHandler(), "/plain/") == (200, b"whole")
+    assert served_here == ["request finished"]
+
+
+def test_a_streamed_response_is_closed_only_once_all_of_it_is_sent(served_here):
+    status, body = async_to_sync(body_of)(OneHopASGIHandler(), "/streamed/")
+    assert (status, body) == (200, b"first part, second part")
+    assert served_here == ["body sent", "request finished"]
+
+
+def test_a_client_gone_before_the_response_is_sent_nothing_and_its_request_still_ends(
+    served_here,
+):
+    handler = OneHopASGIHandler()
+
+    async def gone_at_once():
+        communicator = ApplicationCommunicator(handler, get_scope("/plain/"))
+        await communicator.send_input({"type": "http.request", "body": b""})
+        await communicator.send_input({"type": "http.disconnect"})
+        await communicator.wait(10)
+        sent = []
+        while not communicator.output_queue.empty():
+            sent.append(await communicator.receive_output(1))
+        return sent
+
+    sent = async_to_sync(gone_at_once)()
+    # The view ran on in its thread and its response was closed there.
+    deadline = time.monotonic() + 5
+    while "request finished" not in served_here and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert served_here == ["request finished"]
+    assert sent == []
