@@ -71,11 +71,8 @@ def get_scope(path):
 
 async def request(handler, path):
     """One GET through `handler` as daphne would send it; returns the status."""
-    communicator = ApplicationCommunicator(handler, get_scope(path))
-    await communicator.send_input({"type": "http.request", "body": b""})
-    start = await communicator.receive_output(10)
-    await communicator.receive_output(10)
-    return start["status"]
+    status, _body = await body_of(handler, path)
+    return status
 
 
 @pytest.fixture
@@ -177,6 +174,7 @@ def served_here(settings):
 
 
 async def body_of(handler, path):
+    """One GET through `handler` as daphne would send it; returns the status and body."""
     communicator = ApplicationCommunicator(handler, get_scope(path))
     await communicator.send_input({"type": "http.request", "body": b""})
     start = await communicator.receive_output(10)
