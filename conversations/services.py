@@ -131,6 +131,8 @@ def record_inbound_message(
     pending_media=(),
     thread=None,
     start_new_thread=False,
+    active_conversation=None,
+    repeat_checked=False,
 ):
     """Store a customer's message once, in the conversation it belongs to, and go live.
 
@@ -141,17 +143,24 @@ def record_inbound_message(
     as placeholders until then. E-mail names its thread: `thread` is the conversation a
     reply belongs to, `start_new_thread` a new subject (or a sender never seen before, who
     has no conversation to look for).
+
+    The inbound batch reads for all its messages at once what each would look up:
+    `active_conversation` is the identity's active conversation, already locked by the
+    caller, and `repeat_checked` says the external id was found not stored (the insert's
+    constraint still decides a race with another worker).
     """
     checked_files = _check_files(files)
     # No savepoint of its own: inside a caller's transaction (the inbound batch gives each
     # delivery a savepoint) a failure here rolls back with the caller's block.
     with transaction.atomic(savepoint=False):
         now = timezone.now()
-        if external_id:
+        if external_id and not repeat_checked:
             existing = Message.objects.filter(inbox=inbox, external_id=external_id).first()
             if existing:
                 return InboundResult(existing, created=False)
-        if thread is not None:
+        if active_conversation is not None:
+            conversation = active_conversation
+        elif thread is not None:
             conversation = Conversation.objects.select_for_update().get(pk=thread.pk)
             if conversation.status == Status.RESOLVED:
                 _reopen_by_system(conversation, reason="customer_message")

@@ -7,6 +7,7 @@ stored again is the same row, and a message the provider repeats is stored once.
 """
 
 import logging
+from collections import ChainMap
 from dataclasses import dataclass
 
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
@@ -130,17 +131,19 @@ def _apply_batch(batch):
         except Exception as error:  # a parser's bug must not hold back the rest of the batch
             logger.exception("Inbound event %s could not be parsed", event.pk)
             _fail(event, f"{error.__class__.__name__}: {error}")
-    identities = _known_identities(
-        (event.inbox_id, item.sender.external_id)
-        for event in batch
-        if event.pk in parsed
-        for item in parsed[event.pk].messages
+    known = _read_once(
+        [
+            (event.inbox, item)
+            for event in batch
+            if event.pk in parsed
+            for item in parsed[event.pk].messages
+        ]
     )
     applied = []
     for event in batch:
         if event.pk not in parsed:
             continue
-        error = _apply_one(event, parsed[event.pk], identities)
+        error = _apply_one(event, parsed[event.pk], known)
         if error is None:
             applied.append(event)
         else:
@@ -176,34 +179,104 @@ def _claim(event_id, batch_size):
     return sorted(claimed, key=lambda event: (event.received_at, event.pk))
 
 
-def _known_identities(pairs):
-    """The senders of a batch already known, by (inbox id, external id), in one query."""
-    by_inbox = {}
-    for inbox_id, external_id in pairs:
-        by_inbox.setdefault(inbox_id, set()).add(external_id)
-    if not by_inbox:
-        return {}
-    match = Q()
-    for inbox_id, external_ids in by_inbox.items():
-        match |= Q(inbox_id=inbox_id, external_id__in=external_ids)
-    return {
+@dataclass(frozen=True)
+class Known:
+    """What a batch reads once for all its deliveries, so that a message costs only its
+    own writes: the senders already stored, by (inbox id, external id); the messages
+    already stored, by (inbox id, external id); and each of those senders' active
+    conversation on a messaging channel, locked, by (inbox id, identity id).
+
+    A delivery reads through a layer of its own (`for_delivery`) and what it adds is kept
+    (`keep`) only once its savepoint is released: a delivery rolled back leaves no
+    conversation or identity behind that the next one would use.
+    """
+
+    identities: dict
+    stored: dict
+    active: dict
+
+    def for_delivery(self):
+        return Known(*(ChainMap({}, mapping) for mapping in self._mappings()))
+
+    def keep(self, layer):
+        for mapping, added in zip(self._mappings(), layer._mappings(), strict=True):
+            mapping.update(added.maps[0])
+
+    def _mappings(self):
+        return (self.identities, self.stored, self.active)
+
+
+def _read_once(items):
+    """`Known` for a batch's (inbox, message) pairs: three queries, whatever its size."""
+    identities = {
         (identity.inbox_id, identity.external_id): identity
-        for identity in ContactIdentity.objects.select_related("contact").filter(match)
+        for identity in _matching(
+            ContactIdentity.objects.select_related("contact"),
+            "external_id",
+            {(inbox.pk, item.sender.external_id) for inbox, item in items},
+        )
     }
+    stored = dict.fromkeys(
+        _matching(
+            Message.objects.values_list("inbox_id", "external_id"),
+            "external_id",
+            {(inbox.pk, item.external_id) for inbox, item in items if item.external_id},
+        ),
+        True,
+    )
+    # E-mail keeps parallel threads and finds a message's by its references instead.
+    one_thread = {inbox.pk for inbox, _item in items if not inbox.allows_parallel_threads}
+    senders = {
+        (key[0], identity.pk) for key, identity in identities.items() if key[0] in one_thread
+    }
+    active = {}
+    # Locked in id order, so that two workers' batches take their locks in the same order.
+    # A sender's is their most recent, as the lookup of one sender's would choose.
+    for conversation in _matching(
+        Conversation.objects.select_for_update()
+        .filter(status__in=conversation_services.ACTIVE_STATUSES)
+        .order_by("pk"),
+        "contact_identity_id",
+        senders,
+    ):
+        key = (conversation.inbox_id, conversation.contact_identity_id)
+        chosen = active.get(key)
+        if chosen is None or (chosen.last_message_at, chosen.pk) < (
+            conversation.last_message_at,
+            conversation.pk,
+        ):
+            active[key] = conversation
+    return Known(identities, stored, active)
 
 
-def _apply_one(event, parsed, identities):
+def _matching(queryset, field, pairs):
+    """`queryset` narrowed, in one query, to the rows whose (inbox id, `field`) is one of
+    `pairs`; no query at all when there are none."""
+    by_inbox = {}
+    for inbox_id, value in pairs:
+        by_inbox.setdefault(inbox_id, set()).add(value)
+    if not by_inbox:
+        return queryset.none()
+    match = Q()
+    for inbox_id, values in by_inbox.items():
+        match |= Q(inbox_id=inbox_id, **{f"{field}__in": values})
+    return queryset.filter(match)
+
+
+def _apply_one(event, parsed, known):
     """Apply one parsed event in its own savepoint. Returns None, or why it failed.
 
     A database error that is not the event's own (the connection is gone) propagates, so
     the whole batch stays pending.
     """
+    learned = known.for_delivery()
     try:
         with transaction.atomic():
             for item in parsed.messages:
-                _apply_message(event.inbox, item, identities)
+                _apply_message(event.inbox, item, learned)
             for receipt in parsed.statuses:
                 conversation_services.apply_receipt(event.inbox, receipt)
+        known.keep(learned)
     except (OperationalError, InterfaceError):
         raise
     except Exception as error:
@@ -220,12 +293,13 @@ def _fail(event, error):
     return event
 
 
-def _apply_message(inbox, item, identities):
+def _apply_message(inbox, item, known):
     sender = item.sender
-    identity = identities.get((inbox.pk, sender.external_id))
+    identity = known.identities.get((inbox.pk, sender.external_id))
     new_sender = False
     if identity is None:
         identity, new_sender = _new_identity(inbox, sender)
+        known.identities[(inbox.pk, sender.external_id)] = identity
     if item.content_attributes.get("is_deleted"):
         # The customer deleted a message they had sent (Instagram): hide it, keep the row.
         return conversation_services.mark_deleted_by_customer(inbox, item.external_id)
@@ -237,6 +311,8 @@ def _apply_message(inbox, item, identities):
             external_id=item.external_id,
             provider_timestamp=item.timestamp,
         )
+    if item.external_id and (inbox.pk, item.external_id) in known.stored:
+        return None  # the provider sent it again: stored once already
     thread, start_new = _email_thread(inbox, identity, item)
     # A sender never seen before has no conversation to look for: theirs starts here.
     start_new = start_new or new_sender
@@ -250,7 +326,13 @@ def _apply_message(inbox, item, identities):
         pending_media=item.media,
         thread=thread,
         start_new_thread=start_new,
+        active_conversation=known.active.get((inbox.pk, identity.pk)),
+        repeat_checked=True,
     )
+    if item.external_id:
+        known.stored[(inbox.pk, item.external_id)] = True
+    if result.created and not inbox.allows_parallel_threads:
+        known.active[(inbox.pk, identity.pk)] = result.message.conversation
     state = CONSENT_FROM_KEYWORD.get(item.consent_keyword)
     if state and result.created:
         record_consent(
