@@ -5,6 +5,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.postgres.search import SearchQuery
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -12,7 +13,13 @@ from django.utils import timezone
 from contacts.models import Contact, ContactIdentity
 from conversations import services
 from conversations.models import AuthorType, Conversation, Direction, Message, Status
-from conversations.search import MESSAGE_INDEX, MESSAGE_PAGE_SIZE, marked_excerpt, matching_messages
+from conversations.search import (
+    MESSAGE_INDEX,
+    MESSAGE_PAGE_SIZE,
+    SEARCH_CONFIG,
+    marked_excerpt,
+    messages_matching,
+)
 from inbox.models import Role
 
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
@@ -28,8 +35,9 @@ HTMX_THREAD = {"HX-Request": "true", "HX-Target": "thread-pane"}
 HTMX_MORE = {"HX-Request": "true", "HX-Target": "search-more"}
 
 # Queries of one search, whatever the number of rows: session, user, conversation by
-# number, contacts, messages (the count is pinned with 200 matching messages below).
-SEARCH_QUERIES = 5
+# number, contacts, the newest message's id, messages (the count is pinned with 200
+# matching messages below).
+SEARCH_QUERIES = 6
 
 
 def search(client, query, headers=None, **params):
@@ -204,6 +212,23 @@ def test_only_the_newest_matches_are_ranked(
 
     assert hit_ids(search(agent_client, "refund")) == [newest.pk, newer.pk]
     assert oldest.pk not in hit_ids(search(agent_client, "refund"))
+
+
+@postgres_only
+@pytest.mark.parametrize("window", [0, 1, 2, 3, 10_000])
+def test_the_newest_matches_are_found_whatever_the_recent_window(
+    agent_client, widget_inbox, customer_writes, monkeypatch, window
+):
+    # The newest messages are searched first, the older ones only when those matched too
+    # few: where the window ends changes the work, never the result.
+    monkeypatch.setattr("conversations.search.RANKED_MATCHES", 2)
+    monkeypatch.setattr("conversations.search.RECENT_WINDOW", window)
+    customer_writes(widget_inbox, "Refund please: refund the refund.")
+    newer = customer_writes(widget_inbox, "About the refund, and my office address too.")
+    newest = customer_writes(widget_inbox, "Refund, refund: still waiting.")
+    customer_writes(widget_inbox, "Nothing about money in this one.")
+
+    assert hit_ids(search(agent_client, "refund")) == [newest.pk, newer.pk]
 
 
 def test_matched_words_are_marked(agent_client, widget_inbox, customer_writes):
@@ -407,7 +432,8 @@ def test_message_search_uses_the_gin_index(agent, widget_inbox):
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_indexscan = off")
 
-    plan = matching_messages(agent, "pineapple").explain()
+    words = SearchQuery("pineapple", config=SEARCH_CONFIG, search_type="websearch")
+    plan = messages_matching(agent, words).explain()
 
     assert MESSAGE_INDEX in plan
     assert "Bitmap Index Scan" in plan
