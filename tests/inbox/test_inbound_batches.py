@@ -211,7 +211,9 @@ def whatsapp_inbox(agent):
     return inbox
 
 
-def store_whatsapp(inbox, sender, text, n):
+def store_whatsapp(inbox, sender, text, n, *, timestamp=None):
+    """Store WhatsApp message `n` without applying it. The provider sending it again is
+    the same `n` at another `timestamp`: a delivery of its own with the same message id."""
     body, _headers = whatsapp_message(
         "wa-secret",
         inbox.provider_config["phone_number_id"],
@@ -219,6 +221,7 @@ def store_whatsapp(inbox, sender, text, n):
         text,
         waba_id=inbox.provider_config["waba_id"],
         message_id=f"wamid.batch-{n}",
+        timestamp=timestamp,
     )
     return accept_delivery(inbox, body=body, content_type="application/json").event
 
@@ -257,21 +260,6 @@ def test_two_messages_of_a_new_sender_in_one_batch_share_one_conversation(whatsa
     assert ContactIdentity.objects.filter(inbox=whatsapp_inbox).count() == 1
 
 
-def store_whatsapp_again(inbox, sender, text, n, *, timestamp):
-    """The provider sending message `n` again in a delivery of its own (a new timestamp
-    makes it a different delivery, with the same message id)."""
-    body, _headers = whatsapp_message(
-        "wa-secret",
-        inbox.provider_config["phone_number_id"],
-        sender,
-        text,
-        waba_id=inbox.provider_config["waba_id"],
-        message_id=f"wamid.batch-{n}",
-        timestamp=timestamp,
-    )
-    return accept_delivery(inbox, body=body, content_type="application/json").event
-
-
 @pytest.mark.django_db
 def test_a_known_customer_s_message_in_a_batch_costs_only_its_own_writes(
     whatsapp_inbox, monkeypatch
@@ -304,8 +292,8 @@ def test_a_known_customer_s_message_in_a_batch_costs_only_its_own_writes(
 
 @pytest.mark.django_db
 def test_a_message_sent_again_within_one_batch_is_stored_once(whatsapp_inbox):
-    first = store_whatsapp_again(whatsapp_inbox, "34600555666", "Only once", 7, timestamp=1)
-    again = store_whatsapp_again(whatsapp_inbox, "34600555666", "Only once", 7, timestamp=2)
+    first = store_whatsapp(whatsapp_inbox, "34600555666", "Only once", 7, timestamp=1)
+    again = store_whatsapp(whatsapp_inbox, "34600555666", "Only once", 7, timestamp=2)
 
     apply_inbound_events(first.pk, batch_size=20)
 
