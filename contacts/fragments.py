@@ -6,24 +6,37 @@ from django.template.loader import render_to_string
 from contacts.models import Contact, ContactChange, ContactNote
 
 
-def contact_panel_context(contact, user=None):
-    """Everything the panel shows. Viewer-neutral unless `user` narrows the conversations."""
-    from conversations.models import Conversation, Label
+def labels_marking(contact):
+    """Every label, by name, each marked `on_contact`: in one query, the panel's labels on
+    the contact and those that can still be added (and, for the thread, every label its
+    header offers)."""
+    from conversations.models import Label
 
-    # One query for the labels on the contact and those that can still be added.
-    labels = list(
+    return list(
         Label.objects.annotate(
             on_contact=Exists(
                 Contact.labels.through.objects.filter(contact=contact, label=OuterRef("pk"))
             )
         ).order_by("name")
     )
-    conversations = Conversation.objects.filter(contact=contact).select_related("inbox")
+
+
+def contact_panel_context(contact, user=None, labels=None):
+    """Everything the panel shows. Viewer-neutral unless `user` narrows the conversations.
+    `labels`: `labels_marking(contact)`, when the caller has read them already."""
+    from conversations.fragments import INBOX_NAME_ONLY
+    from conversations.models import Conversation
+
+    if labels is None:
+        labels = labels_marking(contact)
+    conversations = (
+        Conversation.objects.filter(contact=contact).select_related("inbox").defer(*INBOX_NAME_ONLY)
+    )
     if user is not None:
         conversations = conversations.visible_to(user)
     return {
         "contact": contact,
-        "identities": list(contact.identities.select_related("inbox")),
+        "identities": list(contact.identities.select_related("inbox").defer(*INBOX_NAME_ONLY)),
         "contact_labels": [label for label in labels if label.on_contact],
         "addable_labels": [label for label in labels if not label.on_contact],
         "attributes": sorted(contact.custom_attributes.items()),

@@ -13,6 +13,10 @@ from django.template.loader import render_to_string
 from conversations.attachments import accept_attribute
 from conversations.models import Attachment, Conversation, Message
 
+# Deferred where an inbox is shown by its name (and kind) only: its settings, and its
+# secrets, which are decrypted when loaded.
+INBOX_NAME_ONLY = ("inbox__provider_config", "inbox__provider_secrets")
+
 
 def thread_conversation_queryset():
     """An open thread's conversation: its header, composer and contact panel show the
@@ -107,7 +111,8 @@ def people_who_can_see(conversation):
     return list(users_who_can_see(conversation).order_by("display_name"))
 
 
-def thread_header_context(conversation, people=None):
+def thread_header_context(conversation, people=None, labels=None):
+    """`people` and `labels` (every label, by name), when the caller has read them already."""
     from conversations.models import Label, Priority
     from inbox.models import Team
 
@@ -115,7 +120,7 @@ def thread_header_context(conversation, people=None):
         "conversation": conversation,
         "assignable_users": people_who_can_see(conversation) if people is None else people,
         "teams": list(Team.objects.order_by("name")),
-        "labels": list(Label.objects.order_by("name")),
+        "labels": list(Label.objects.order_by("name")) if labels is None else labels,
         "conversation_labels": list(conversation.labels.all()),
         "priorities": Priority.choices,
     }

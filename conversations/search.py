@@ -71,6 +71,7 @@ from django.utils.safestring import mark_safe
 
 from contacts.models import Contact
 from conversations.access import visible_conversations
+from conversations.fragments import INBOX_NAME_ONLY
 from conversations.models import Message, MessageKind
 
 SEARCH_CONFIG = "switchboard_search"
@@ -85,8 +86,6 @@ MAX_QUERY_LENGTH = 200
 # Highlight markers handed to ts_headline, replaced by <mark> after escaping.
 START, STOP = "\x02", "\x03"
 
-# Results show an inbox's name only: leave its settings and secrets (decrypted per row) alone.
-UNUSED_INBOX_FIELDS = ("inbox__provider_config", "inbox__provider_secrets")
 
 CONVERSATION_NUMBER = re.compile(r"#?(\d{1,18})")
 PHONE_PUNCTUATION = re.compile(r"[\s().-]")
@@ -170,7 +169,7 @@ def matching_conversations(user, query):
     return list(
         visible_conversations(user)
         .select_related("contact", "inbox")
-        .defer(*UNUSED_INBOX_FIELDS)
+        .defer(*INBOX_NAME_ONLY)
         .filter(pk=number[1])
     )
 
@@ -201,7 +200,7 @@ def searchable_messages(user):
 
 def with_display_relations(messages):
     return messages.select_related("conversation__contact", "inbox", "author").defer(
-        *UNUSED_INBOX_FIELDS
+        *INBOX_NAME_ONLY
     )
 
 

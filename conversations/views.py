@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from channels_app.models import LiveEvent
-from contacts.fragments import contact_panel_context
+from contacts.fragments import contact_panel_context, labels_marking
 from conversations import attachments, fragments, queries, services
 from conversations.access import (
     access_attachment,
@@ -96,12 +96,14 @@ def workspace(request, pk=None):
 def _thread_pane(conversation, user):
     """The open thread as `user` sees it: messages, header, composer and contact panel."""
     people = fragments.people_who_can_see(conversation)
+    # One read of the labels for the header's picker and the contact panel.
+    labels = labels_marking(conversation.contact)
     return {
         "conversation": conversation,
         **queries.thread_context(conversation),
-        **fragments.thread_header_context(conversation, people),
+        **fragments.thread_header_context(conversation, people, labels),
         **fragments.composer_context(conversation, user, people),
-        **contact_panel_context(conversation.contact, user),
+        **contact_panel_context(conversation.contact, user, labels),
     }
 
 
