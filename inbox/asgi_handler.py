@@ -68,18 +68,19 @@ class OneHopASGIHandler(ASGIHandler):
         except RequestAborted:
             return
         set_script_prefix(get_script_prefix(scope))
-        # The client may go away at any point: what is left is then not done, as in
-        # Django's handler (a view already running still runs to its end in its thread).
         disconnected = asyncio.create_task(self.listen_for_disconnect(receive))
         try:
-            respond = sync_to_async(self.respond, thread_sensitive=True)
-            response = await _unless(disconnected, respond(scope, body_file))
-            if response is not None:
+            # Awaited even when the client has gone: the view runs to its end in its thread
+            # regardless, and the thread is not handed to another request before then.
+            response = await sync_to_async(self.respond, thread_sensitive=True)(scope, body_file)
+            if not disconnected.done():
                 await _unless(disconnected, self.send_response(response, send))
-                if response.streaming:
-                    await sync_to_async(response.close, thread_sensitive=True)()
+            if response.streaming:
+                await sync_to_async(response.close, thread_sensitive=True)()
         finally:
             disconnected.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RequestAborted):
+                await disconnected
             body_file.close()
 
     def respond(self, scope, body_file):
@@ -98,12 +99,12 @@ class OneHopASGIHandler(ASGIHandler):
 
 
 async def _unless(disconnected, work):
-    """Await `work` unless the client disconnects first; then cancel it and return None."""
+    """Await `work` unless the client disconnects first; then cancel it."""
     task = asyncio.create_task(work)
     await asyncio.wait({task, disconnected}, return_when=asyncio.FIRST_COMPLETED)
     if task.done():
-        return task.result()
+        task.result()
+        return
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    return None

@@ -151,10 +151,21 @@ def plain_view(request):
     return HttpResponse(b"whole")
 
 
+slow_view_may_end = threading.Event()
+
+
+@login_not_required
+def slow_view(request):
+    slow_view_may_end.wait(10)
+    journal.append("slow view ended")
+    return HttpResponse(b"late")
+
+
 journal = []
 urlpatterns = [
     url_path("streamed/", streamed_view),
     url_path("plain/", plain_view),
+    url_path("slow/", slow_view),
     url_path("", include("inbox.urls")),
 ]
 
@@ -221,3 +232,23 @@ def test_a_client_gone_before_the_response_is_sent_nothing_and_its_request_still
         time.sleep(0.01)
     assert served_here == ["request finished"]
     assert sent == []
+
+
+def test_a_client_gone_mid_view_keeps_its_thread_until_the_view_has_ended(served_here):
+    # The view runs on in the request's thread; the handler does not give that thread to
+    # another request before then.
+    handler = OneHopASGIHandler(threads=1)
+    slow_view_may_end.clear()
+
+    async def gone_mid_view():
+        communicator = ApplicationCommunicator(handler, get_scope("/slow/"))
+        await communicator.send_input({"type": "http.request", "body": b""})
+        await communicator.send_input({"type": "http.disconnect"})
+        await asyncio.sleep(0.3)
+        still_serving = not communicator.future.done()
+        slow_view_may_end.set()
+        await communicator.wait(10)
+        return still_serving
+
+    assert async_to_sync(gone_mid_view)()
+    assert served_here == ["slow view ended", "request finished"]
