@@ -69,12 +69,8 @@ class AnyOf(models.Lookup):
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} IN {rhs}", (*lhs_params, *rhs_params)
-
-    def as_postgresql(self, compiler, connection):
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} = ANY(ARRAY{rhs})", (*lhs_params, *rhs_params)
+        form = "{} = ANY(ARRAY{})" if connection.vendor == "postgresql" else "{} IN {}"
+        return form.format(lhs, rhs), (*lhs_params, *rhs_params)
 
 
 class InboxRowsQuerySet(models.QuerySet):

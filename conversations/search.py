@@ -86,7 +86,6 @@ MAX_QUERY_LENGTH = 200
 # Highlight markers handed to ts_headline, replaced by <mark> after escaping.
 START, STOP = "\x02", "\x03"
 
-
 CONVERSATION_NUMBER = re.compile(r"#?(\d{1,18})")
 PHONE_PUNCTUATION = re.compile(r"[\s().-]")
 
@@ -245,8 +244,9 @@ def newest_matches(user, words):
     matches = messages_matching(user, words).order_by("-pk").values("pk")
     # A number, not a subquery: the planner must know the range to read it by the index.
     newest = Message.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-    recent = matches.filter(pk__gt=newest - RECENT_WINDOW)[:RANKED_MATCHES]
-    older = matches.filter(pk__lte=newest - RECENT_WINDOW)[:RANKED_MATCHES]
+    window_start = newest - RECENT_WINDOW
+    recent = matches.filter(pk__gt=window_start)[:RANKED_MATCHES]
+    older = matches.filter(pk__lte=window_start)[:RANKED_MATCHES]
     return recent.union(older, all=True)[:RANKED_MATCHES]
 
 

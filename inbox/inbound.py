@@ -227,7 +227,9 @@ def _read_once(items):
     # E-mail keeps parallel threads and finds a message's by its references instead.
     one_thread = {inbox.pk for inbox, _item in items if not inbox.allows_parallel_threads}
     senders = {
-        (key[0], identity.pk) for key, identity in identities.items() if key[0] in one_thread
+        (identity.inbox_id, identity.pk)
+        for identity in identities.values()
+        if identity.inbox_id in one_thread
     }
     active = {}
     # Locked in id order, so that two workers' batches take their locks in the same order.
@@ -240,12 +242,9 @@ def _read_once(items):
         senders,
     ):
         key = (conversation.inbox_id, conversation.contact_identity_id)
-        chosen = active.get(key)
-        if chosen is None or (chosen.last_message_at, chosen.pk) < (
-            conversation.last_message_at,
-            conversation.pk,
-        ):
-            active[key] = conversation
+        active[key] = max(
+            active.get(key, conversation), conversation, key=lambda c: (c.last_message_at, c.pk)
+        )
     return Known(identities, stored, active)
 
 
