@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import translation
 
 from conversations import fragments
+from conversations.models import Conversation
 
 
 def visitor_language(conversation):
@@ -28,6 +29,14 @@ def conversation_of(event):
     return _once(
         event, "_fragment_conversation", fragments.load_conversation, event.conversation_id
     )
+
+
+def row_of(event):
+    """The event's conversation as its row in the list shows it (`fragments.row_values`)."""
+    if not hasattr(event, "_fragment_row"):
+        conversation = conversation_of(event)
+        event._fragment_row = fragments.row_of(conversation) if conversation else None
+    return event._fragment_row
 
 
 def _message(event):
@@ -56,16 +65,21 @@ def preload(events, listeners=None):
         } - full
         with_message = [e for e in events if _shows_message(e, listeners)]
     conversations = fragments.conversation_queryset().in_bulk(full) if full else {}
-    if rows:
-        conversations.update(fragments.conversation_row_queryset().in_bulk(rows))
+    row_only = (
+        {row["pk"]: row for row in fragments.row_values(Conversation.objects.filter(pk__in=rows))}
+        if rows
+        else {}
+    )
     messages = (
         fragments.message_queryset().in_bulk({e.message_id for e in with_message})
         if with_message
         else {}
     )
     for event in events:
-        if event.conversation_id in full or event.conversation_id in rows:
+        if event.conversation_id in full:
             event._fragment_conversation = conversations.get(event.conversation_id)
+        elif event.conversation_id in rows:
+            event._fragment_row = row_only.get(event.conversation_id)
     for event in with_message:
         event._fragment_message = messages.get(event.message_id)
 
@@ -90,8 +104,8 @@ def _shows_conversation(event, listeners):
 
 
 def _row(event, move):
-    conversation = conversation_of(event)
-    return fragments.conversation_row_oob(conversation, move_to_top=move) if conversation else ""
+    row = row_of(event)
+    return fragments.conversation_row_oob(row, move_to_top=move) if row else ""
 
 
 def _thread_message(event):
@@ -122,7 +136,7 @@ def _contact(event):
         return ""
     from contacts.fragments import contact_panel_oob
 
-    return fragments.conversation_row_oob(conversation, move_to_top=False) + contact_panel_oob(
+    return fragments.conversation_row_oob(row_of(event), move_to_top=False) + contact_panel_oob(
         conversation.contact, conversation.inbox_id
     )
 

@@ -2,14 +2,14 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, F, FilteredRelation, Q
+from django.db.models import Count, F, FilteredRelation, OuterRef, Q, Subquery
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from conversations.fragments import (
-    conversation_row_queryset,
     message_queryset,
+    row_values,
     thread_message_queryset,
 )
 from conversations.models import (
@@ -52,8 +52,9 @@ class ListView:
 
 @dataclass
 class ConversationPage:
-    conversations: list
+    rows: list  # fragments.row_values
     next_cursor: str | None
+    unread_ids: set
 
 
 def resolve_view(user, key, status="open", sort="newest"):
@@ -93,14 +94,14 @@ ORDERINGS = {
 }
 
 
-def _cursor_of(conversation, sort):
+def _cursor_of(row, sort):
     if sort == "waiting":
-        stamp = conversation.waiting_since.isoformat() if conversation.waiting_since else "none"
-        return f"{stamp}_{conversation.pk}"
-    stamp = conversation.last_message_at.isoformat()
+        stamp = row["waiting_since"].isoformat() if row["waiting_since"] else "none"
+        return f"{stamp}_{row['pk']}"
+    stamp = row["last_message_at"].isoformat()
     if sort == "priority":
-        return f"{conversation.priority}_{stamp}_{conversation.pk}"
-    return f"{stamp}_{conversation.pk}"
+        return f"{row['priority']}_{stamp}_{row['pk']}"
+    return f"{stamp}_{row['pk']}"
 
 
 def _after_cursor(sort, cursor):
@@ -140,8 +141,7 @@ def _after_cursor(sort, cursor):
 def conversation_page(user, view, before=None):
     """One page of a list view, cursor-paginated in its sort order."""
     queryset = (
-        conversation_row_queryset()
-        .visible_to(user)
+        Conversation.objects.visible_to(user)
         .filter(view.condition, status=view.status)
         .order_by(*ORDERINGS[view.sort])
     )
@@ -151,12 +151,12 @@ def conversation_page(user, view, before=None):
         after = _after_cursor(view.sort, before)
         if after is not None:
             queryset = queryset.filter(after)
-    rows = list(queryset[: PAGE_SIZE + 1])
+    rows = row_values(queryset, limit=PAGE_SIZE + 1, extra={"read_up_to": _read_up_to(user)})
     next_cursor = None
     if len(rows) > PAGE_SIZE:
         rows = rows[:PAGE_SIZE]
         next_cursor = _cursor_of(rows[-1], view.sort)
-    return ConversationPage(rows, next_cursor)
+    return ConversationPage(rows, next_cursor, {row["pk"] for row in rows if is_unread(row)})
 
 
 def navigation(user):
@@ -266,28 +266,21 @@ def unread_counts(user):
     return counts
 
 
-def unread_ids(user, conversations):
-    """Which of these conversations (a loaded, visible page) are unread for this user.
-
-    The rule of `unread_conversations`, applied to the rows in hand: only the user's read
-    marks for them are queried (asking PostgreSQL to apply the whole rule to 50 ids made it
-    scan every open conversation's status).
-    """
-    candidates = {
-        c.pk: c.last_message_id
-        for c in conversations
-        if c.status == Status.OPEN and c.last_message_id is not None
-    }
-    if not candidates:
-        return set()
-    read_up_to = dict(
-        ConversationRead.objects.filter(user=user, conversation__in=candidates).values_list(
-            "conversation_id", "last_read_message_id"
-        )
+def _read_up_to(user):
+    """The last message `user` has read in a conversation, read with each row of a page:
+    one index lookup per row, not a query of its own."""
+    return Subquery(
+        ConversationRead.objects.filter(user=user, conversation=OuterRef("pk")).values(
+            "last_read_message_id"
+        )[:1]
     )
-    return {
-        pk for pk, last in candidates.items() if read_up_to.get(pk) is None or last > read_up_to[pk]
-    }
+
+
+def is_unread(row):
+    """The rule of `unread_conversations`, applied to a row read with `_read_up_to`."""
+    if row["status"] != Status.OPEN or row["last_message_id"] is None:
+        return False
+    return row["read_up_to"] is None or row["last_message_id"] > row["read_up_to"]
 
 
 def visible_conversations_by_ids(user, ids):

@@ -57,7 +57,7 @@ def _list_context(request, view):
         "statuses": queries.STATUSES,
         "sorts": queries.SORTS,
         "page": page,
-        "unread_ids": " ".join(map(str, queries.unread_ids(request.user, page.conversations))),
+        "unread_ids": " ".join(map(str, page.unread_ids)),
     }
 
 

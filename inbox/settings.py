@@ -215,13 +215,23 @@ else:
 
 # The cache holds only what may be lost: send-rate counters and sign-in rate limits. It is
 # shared by every process through Redis when there is one.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Rendered rows of the conversation list, in each process's own memory. A row's key is
+    # everything it shows (conversations.fragments.conversation_rows), so an entry is never
+    # stale and nothing has to be shared or cleared: a changed row is a new key.
+    "fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "fragments",
+        "TIMEOUT": 3600,
+        "OPTIONS": {"MAX_ENTRIES": 20_000},
+    },
+}
 if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": os.environ.get("CHANNEL_LAYER_PREFIX", "switchboard"),
-        }
+    CACHES["default"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": os.environ.get("CHANNEL_LAYER_PREFIX", "switchboard"),
     }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"

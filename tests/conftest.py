@@ -9,6 +9,7 @@ import os
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import caches
 from django.db import connection
 
 from contacts.services import get_or_create_identity
@@ -69,6 +70,13 @@ def eager_tasks_unless_integration(request):
     celery_app.conf.task_always_eager = eager
     yield
     celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def fresh_fragments():
+    """Each test renders its own rows and messages: none reused from an earlier test, whose
+    settings (or whose ids, reused on SQLite) may not be this one's."""
+    caches["fragments"].clear()
 
 
 @pytest.fixture

@@ -457,12 +457,13 @@ def test_a_new_message_no_one_has_open_loads_only_its_row(layer, listeners):
     with CaptureQueriesContext(connection) as captured:
         events.broadcast(event)
 
-    # Who listens, the conversation's row and its labels: not the message, nor its files.
-    tables = [q["sql"].split(" FROM ", 1)[1].split()[0] for q in captured]
+    # Who listens, the conversation's row (its last message read within it) and its labels:
+    # not the message on its own, nor its files.
+    tables = [q["sql"].rsplit(" FROM ", 1)[1].split()[0] for q in captured]
     assert tables == [
         '"channels_app_agentsocket"',
         '"conversations_conversation"',
-        '"conversations_label"',
+        '"conversations_conversation_labels"',
     ]
     frames = [message["html"] for _group, message in layer.sent]
     assert [header(html)[1] for html in frames] == ["list"] * len(LANGUAGES)

@@ -1,16 +1,28 @@
 """The hot partials (list rows, thread messages) print what they are meant to, however they
 are made cheap: icons, choice labels, message attributes, identifiers, agent menus."""
 
+from datetime import timedelta
+from unittest import mock
+
 import pytest
 from django.template import engines
 from django.template.loader import render_to_string
 from django.test import override_settings
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
+from contacts.services import update_contact_details
 from conversations import services
-from conversations.fragments import conversation_row_queryset, load_message
-from conversations.models import Conversation, DeliveryStatus, Message, Priority
+from conversations.fragments import (
+    ROW_COLUMNS,
+    conversation_rows,
+    load_conversation,
+    load_message,
+    row_of,
+    row_shown,
+    row_values,
+)
+from conversations.models import Conversation, DeliveryStatus, Label, Message, Priority
 from inbox.models import InboxKind, Role
 
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
@@ -123,14 +135,12 @@ def test_a_template_message_names_its_template(agent, conversation):
 
 @override_settings(USE_THOUSAND_SEPARATOR=True)
 def test_identifiers_in_rows_and_messages_are_never_grouped_like_quantities(conversation):
-    row = conversation_row_queryset().get(pk=conversation.pk)
-    row.pk = row.id = 1234567
+    (row,) = row_values(Conversation.objects.filter(pk=conversation.pk))
+    row["pk"] = 1234567
     message = load_message(conversation.last_message_id)
     message.pk = message.id = 7654321
 
-    row_html = render_to_string(
-        "conversations/partials/conversation_row.html", {"conversation": row}
-    )
+    (row_html,) = conversation_rows([row])
     message_html = render_to_string("conversations/partials/message.html", {"message": message})
 
     assert 'data-conversation-id="1234567"' in row_html
@@ -153,3 +163,82 @@ def test_agent_names_are_escaped_in_the_bulk_assign_menu(client, agent, conversa
     content = response.content.decode()
     assert "&lt;b&gt;Bold&lt;/b&gt; Agent</option>" in content
     assert "<b>Bold</b>" not in content
+
+
+class Recording(dict):
+    """A row that notes which of its values are read."""
+
+    def __init__(self, row):
+        super().__init__(row)
+        self.read = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def test_a_row_shows_nothing_but_what_its_cache_key_is_made_of(agent, conversation):
+    services.add_label(agent, conversation, Label.objects.create(name="VIP"))
+    services.assign_conversation(agent, conversation, agent)
+    (row,) = row_values(Conversation.objects.filter(pk=conversation.pk))
+    recording = Recording(row)
+
+    row_shown(recording, timezone.now())
+
+    assert recording.read <= {*ROW_COLUMNS, "last_message_shown", "labels"}
+
+
+def test_a_row_read_with_its_page_is_the_row_of_the_loaded_conversation(agent, conversation):
+    services.add_label(agent, conversation, Label.objects.create(name="VIP"))
+    services.add_label(agent, conversation, Label.objects.create(name="Billing"))
+    services.assign_conversation(agent, conversation, agent)
+    services.send_reply(agent, conversation, "It left the warehouse this morning")
+
+    (from_page,) = row_values(Conversation.objects.filter(pk=conversation.pk))
+    loaded = row_of(load_conversation(conversation.pk))
+
+    assert from_page == loaded
+    assert [name for _pk, name in loaded["labels"]] == ["Billing", "VIP"]
+    assert loaded["last_message_shown"]["body"] == "It left the warehouse this morning"
+    assert conversation_rows([from_page]) == conversation_rows([loaded])
+
+
+def test_a_reused_row_changes_as_soon_as_anything_it_shows_changes(agent, conversation):
+    def rendered():
+        (row,) = row_values(Conversation.objects.filter(pk=conversation.pk))
+        return conversation_rows([row])[0]
+
+    first = rendered()
+    assert rendered() == first
+    assert "Unassigned" in first
+    with translation.override("es"):
+        assert "Sin asignar" in rendered()
+
+    update_contact_details(conversation.contact, name="Clara <i>Ruiz</i>")
+    assert "Clara &lt;i&gt;Ruiz&lt;/i&gt;" in rendered()
+
+    services.assign_conversation(agent, conversation, agent)
+    assert "></span>Ana</span>" in rendered()
+    agent.display_name = "Anabel Agent"
+    agent.save(update_fields=["display_name"])
+    assert "></span>Anabel</span>" in rendered()
+
+    services.add_label(agent, conversation, Label.objects.create(name="VIP"))
+    assert '<span class="label-chip">VIP</span>' in rendered()
+
+
+def test_how_long_a_row_has_waited_is_said_to_the_minute(conversation):
+    (row,) = row_values(Conversation.objects.filter(pk=conversation.pk))
+    since = row["waiting_since"]
+
+    def rendered_at(moment):
+        with mock.patch("django.utils.timezone.now", return_value=moment):
+            return conversation_rows([row])[0]
+
+    assert "7\xa0minutes" in rendered_at(since + timedelta(minutes=7, seconds=5))
+    assert "7\xa0minutes" in rendered_at(since + timedelta(minutes=7, seconds=55))
+    assert "8\xa0minutes" in rendered_at(since + timedelta(minutes=8, seconds=1))

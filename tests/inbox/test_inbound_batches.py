@@ -321,7 +321,7 @@ def test_a_customer_s_message_goes_to_their_most_recent_active_conversation(
 
     apply_inbound_events(stored[0].pk, batch_size=20)
 
-    assert list(newer.messages.values_list("body", flat=True)) == ["Two 0", "Two 1"]
+    assert list(newer.messages.order_by("pk").values_list("body", flat=True)) == ["Two 0", "Two 1"]
     older.refresh_from_db()
     assert older.status == "snoozed"
 
