@@ -9,7 +9,7 @@ import hashlib
 import json
 
 from django.core.cache import caches
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import OuterRef, Subquery
 from django.db.models.functions import JSONObject
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix
@@ -20,7 +20,7 @@ from django.utils.timesince import timesince
 
 from contacts.models import Contact
 from conversations.attachments import accept_attribute
-from conversations.models import Attachment, Conversation, Message, Priority, choice_label
+from conversations.models import Conversation, Message, Priority, choice_label, files_in_order
 from inbox.models import InboxKind, User
 
 # Deferred where an inbox is shown by its name (and kind) only: its settings, and its
@@ -138,20 +138,16 @@ def _by_name(label):
     return (label.name, label.pk)
 
 
-def _attachments_in_order():
-    return Prefetch("attachments", queryset=Attachment.objects.order_by("pk"))
-
-
 def message_queryset():
     return Message.objects.select_related("author", "conversation__contact").prefetch_related(
-        _attachments_in_order()
+        files_in_order()
     )
 
 
 def thread_message_queryset(conversation):
     """A thread's messages, each pointing at `conversation` itself (with its contact) rather
     than at a copy joined and loaded again per message: half the time of a page of 50."""
-    return conversation.messages.select_related("author").prefetch_related(_attachments_in_order())
+    return conversation.messages.select_related("author").prefetch_related(files_in_order())
 
 
 def _by_pk(queryset, pk):
@@ -225,6 +221,15 @@ def _short_name(display_name, email):
 ROW_TEMPLATE = "conversations/partials/conversation_row.html"
 
 
+def rendered_in():
+    """What a reused rendering also depends on: the language, time zone and URL prefix."""
+    return (
+        translation.get_language(),
+        timezone.get_current_timezone_name(),
+        get_script_prefix(),
+    )
+
+
 def _row_key(row, now, context):
     """Everything a rendered row is made from: its values, how long it has waited (the row
     says it to the minute) and the language, time zone and URL prefix it was rendered in."""
@@ -241,11 +246,7 @@ def conversation_rows(rows):
     list page's time. The key is the whole of what the row is made of, so a cached row is
     never a stale one, and a changed row is simply another key."""
     now = timezone.now()
-    context = (
-        translation.get_language(),
-        timezone.get_current_timezone_name(),
-        get_script_prefix(),
-    )
+    context = rendered_in()
     keys = [_row_key(row, now, context) for row in rows]
     cache = caches["fragments"]
     found = cache.get_many(keys)
@@ -264,6 +265,40 @@ def conversation_row_oob(row, *, move_to_top):
         "conversations/partials/conversation_row_oob.html",
         {"row_html": conversation_rows([row])[0], "move_to_top": move_to_top},
     )
+
+
+MESSAGE_TEMPLATE = "conversations/partials/message.html"
+
+
+def _stored(instance):
+    """An object's stored values, every column of its row."""
+    return tuple(getattr(instance, field.attname) for field in instance._meta.concrete_fields)
+
+
+def message_html(message, context=None):
+    """A message of a thread, rendered (message.html), and reused from this process's
+    `fragments` cache while what it is made of is unchanged: rendering 50 messages was a
+    third of opening a thread. The key is the whole of that: every stored value of the
+    message and of its files, its author's and its contact's names, and the language, time
+    zone and URL prefix (`context`: `rendered_in()`, when the caller has it). A message
+    changed in any way is another key."""
+    author = message.author.display_name if message.author_id else None
+    made_of = repr(
+        (
+            context or rendered_in(),
+            _stored(message),
+            [_stored(attachment) for attachment in message.files],
+            author,
+            message.conversation.contact.display_name,
+        )
+    )
+    key = "message:" + hashlib.blake2b(made_of.encode(), digest_size=16).hexdigest()
+    cache = caches["fragments"]
+    html = cache.get(key)
+    if html is None:
+        html = render_to_string(MESSAGE_TEMPLATE, {"message": message})
+        cache.set(key, html)
+    return mark_safe(html)  # noqa: S308 - the template's output, escaped by it.
 
 
 def message_oob(message):

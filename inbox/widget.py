@@ -17,7 +17,6 @@ from django.contrib.auth.decorators import login_not_required
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db.models import Prefetch
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -30,7 +29,7 @@ from contacts.services import get_or_create_identity, update_contact_details
 from conversations import attachments
 from conversations import services as conversation_services
 from conversations.access import access_visitor_attachment
-from conversations.models import Attachment, Message, MessageKind
+from conversations.models import Message, MessageKind, files_in_order
 from inbox.models import Inbox, InboxKind
 
 TOKEN_SALT = "switchboard.widget.visitor"  # noqa: S105 - a signing namespace
@@ -200,7 +199,7 @@ def visitor_messages(request, inbox, identity):
         )
         .exclude(direction="outbound", status__in=("queued", "sending"))
         .select_related("author")
-        .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("pk")))
+        .prefetch_related(files_in_order())
         .order_by("-pk")[:200]
     )
     from channels_app.models import LiveEvent

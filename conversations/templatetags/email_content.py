@@ -25,7 +25,7 @@ def email_html(message):
         return ""
     cleaned = sanitize_email_html(html)
     inline = {}
-    for attachment in message.attachments.all():
+    for attachment in message.files:
         if attachment.provider_ref.startswith("cid:") and attachment.file:
             content_id = attachment.provider_ref[4:].strip("<>")
             inline[content_id] = reverse("conversations:attachment", args=[attachment.pk])

@@ -18,6 +18,7 @@ from conversations.fragments import (
     conversation_rows,
     load_conversation,
     load_message,
+    message_html,
     row_of,
     row_shown,
     row_values,
@@ -242,3 +243,33 @@ def test_how_long_a_row_has_waited_is_said_to_the_minute(conversation):
     assert "7\xa0minutes" in rendered_at(since + timedelta(minutes=7, seconds=5))
     assert "7\xa0minutes" in rendered_at(since + timedelta(minutes=7, seconds=55))
     assert "8\xa0minutes" in rendered_at(since + timedelta(minutes=8, seconds=1))
+
+
+def test_a_reused_message_is_the_template_s_rendering_of_it(agent, conversation):
+    reply = services.send_reply(agent, conversation, "It left the warehouse this morning")
+    loaded = load_message(reply.pk)
+
+    assert message_html(loaded) == render_to_string(
+        "conversations/partials/message.html", {"message": loaded}
+    )
+    assert message_html(load_message(reply.pk)) == message_html(loaded)
+
+
+def test_a_reused_message_changes_as_soon_as_anything_it_shows_changes(agent, conversation):
+    reply = services.send_reply(agent, conversation, "It left the warehouse this morning")
+    first = message_html(load_message(reply.pk))
+
+    Message.objects.filter(pk=reply.pk).update(status=DeliveryStatus.READ)
+    assert 'title="Read"' in message_html(load_message(reply.pk))
+
+    agent.display_name = "Anabel Agent"
+    agent.save(update_fields=["display_name"])
+    assert "Anabel Agent" in message_html(load_message(reply.pk))
+    assert "Anabel Agent" not in first
+
+    inbound = conversation.messages.get(direction="inbound")
+    update_contact_details(conversation.contact, name="Clara <i>Ruiz</i>")
+    assert "Clara &lt;i&gt;Ruiz&lt;/i&gt;" in message_html(load_message(inbound.pk))
+
+    with translation.override("es"):
+        assert "Leído" in message_html(load_message(reply.pk))
