@@ -6,19 +6,24 @@ from django.template.loader import render_to_string
 from contacts.models import Contact, ContactChange, ContactNote
 
 
-def labels_marking(contact):
+def labels_marking(contact, conversation=None):
     """Every label, by name, each marked `on_contact`: in one query, the panel's labels on
-    the contact and those that can still be added (and, for the thread, every label its
-    header offers)."""
-    from conversations.models import Label
+    the contact and those that can still be added. With `conversation` (the thread, whose
+    header offers every label), each is marked `on_conversation` too."""
+    from conversations.models import Conversation, Label
 
-    return list(
-        Label.objects.annotate(
-            on_contact=Exists(
-                Contact.labels.through.objects.filter(contact=contact, label=OuterRef("pk"))
+    marks = {
+        "on_contact": Exists(
+            Contact.labels.through.objects.filter(contact=contact, label=OuterRef("pk"))
+        )
+    }
+    if conversation is not None:
+        marks["on_conversation"] = Exists(
+            Conversation.labels.through.objects.filter(
+                conversation=conversation, label=OuterRef("pk")
             )
-        ).order_by("name")
-    )
+        )
+    return list(Label.objects.annotate(**marks).order_by("name"))
 
 
 def contact_panel_context(contact, user=None, labels=None):

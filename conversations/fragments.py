@@ -313,16 +313,21 @@ def people_who_can_see(conversation):
 
 
 def thread_header_context(conversation, people=None, labels=None):
-    """`people` and `labels` (every label, by name), when the caller has read them already."""
+    """`people` and `labels` (every label, by name, each marked `on_conversation`:
+    `labels_marking(contact, conversation)`), when the caller has read them already."""
     from conversations.models import Label, Priority
     from inbox.models import Team
 
+    if labels is None:
+        labels, on_conversation = list(Label.objects.order_by("name")), conversation.labels.all()
+    else:
+        on_conversation = [label for label in labels if label.on_conversation]
     return {
         "conversation": conversation,
         "assignable_users": people_who_can_see(conversation) if people is None else people,
         "teams": list(Team.objects.order_by("name")),
-        "labels": list(Label.objects.order_by("name")) if labels is None else labels,
-        "conversation_labels": list(conversation.labels.all()),
+        "labels": labels,
+        "conversation_labels": list(on_conversation),
         "priorities": Priority.choices,
     }
 

@@ -69,7 +69,10 @@ def workspace(request, pk=None):
     last_event_id = None if list_pane_only else _last_event_id()
     conversation = None
     if pk is not None:
-        conversation = access_conversation(request.user, pk, thread_conversation_queryset())
+        # Its labels are read with every label's (`labels_marking`), not on their own.
+        conversation = access_conversation(
+            request.user, pk, thread_conversation_queryset().prefetch_related(None)
+        )
     if conversation is not None and request.htmx and request.htmx.target == "thread-pane":
         return render(
             request,
@@ -96,8 +99,8 @@ def workspace(request, pk=None):
 def _thread_pane(conversation, user):
     """The open thread as `user` sees it: messages, header, composer and contact panel."""
     people = fragments.people_who_can_see(conversation)
-    # One read of the labels for the header's picker and the contact panel.
-    labels = labels_marking(conversation.contact)
+    # One read of the labels for the header's picker and chips and the contact panel.
+    labels = labels_marking(conversation.contact, conversation)
     return {
         "conversation": conversation,
         **queries.thread_context(conversation),
