@@ -309,7 +309,11 @@ def people_who_can_see(conversation):
     """Who the header offers as assignees and the composer as people to mention."""
     from conversations.access import users_who_can_see
 
-    return list(users_who_can_see(conversation).order_by("display_name"))
+    # Only what the header's menu and the composer's mentions show: not each user's
+    # password hash and settings, compared row by row for DISTINCT.
+    return list(
+        users_who_can_see(conversation).only("display_name", "email").order_by("display_name")
+    )
 
 
 def thread_header_context(conversation, people=None, labels=None):
