@@ -217,9 +217,9 @@ else:
 # shared by every process through Redis when there is one.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    # Rendered rows of the conversation list, in each process's own memory. A row's key is
-    # everything it shows (conversations.fragments.conversation_rows), so an entry is never
-    # stale and nothing has to be shared or cleared: a changed row is a new key.
+    # Rendered list rows and thread messages, in each process's own memory (at most 20,000,
+    # a few KiB each). A key is everything its rendering shows (conversations.fragments), so
+    # an entry is never stale and nothing has to be shared or cleared: a change is a new key.
     "fragments": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "fragments",
