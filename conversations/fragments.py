@@ -15,7 +15,6 @@ from django.template.loader import render_to_string
 from django.urls import get_script_prefix
 from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
-from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
 from contacts.models import Contact
@@ -164,8 +163,8 @@ def load_message(pk):
 
 
 def row_shown(row, now):
-    """What a row (`row_values`) shows at `now`, as conversation_row.html prints it: times
-    in the active time zone, words in the active language."""
+    """What a row (`row_values`) shows at `now`, for conversation_row.html: names and words
+    in the active language, and how long it has waited said as of `now` (the key's minute)."""
     contact = Contact(
         pk=row["contact_id"],
         name=row["contact__name"],
@@ -173,7 +172,6 @@ def row_shown(row, now):
         phone=row["contact__phone"],
         anonymised_at=row["contact__anonymised_at"],
     )
-    last_at = row["last_message_at"] and timezone.localtime(row["last_message_at"])
     waiting = row["waiting_since"]
     last = row["last_message_shown"] or {}
     outbound = last.get("direction") == "outbound"
@@ -192,9 +190,8 @@ def row_shown(row, now):
         "label_names": [name for _pk, name in row["labels"]],
         "contact_name": contact.display_name,
         "initials": contact.initials,
-        "last_at": last_at.isoformat() if last_at else "",
-        "last_clock": f"{last_at.hour:02d}:{last_at.minute:02d}" if last_at else "",
-        "waiting_since": timezone.localtime(waiting).isoformat() if waiting else "",
+        "last_message_at": row["last_message_at"],
+        "waiting_since": waiting,
         "waiting_for": timesince(waiting, now) if waiting else "",
         "assignee_id": row["assignee_id"],
         "assignee_name": _short_name(row["assignee__display_name"], row["assignee__email"]),
@@ -203,13 +200,8 @@ def row_shown(row, now):
         "last_from": last.get("author_type") or "",
         "last_is_outbound": outbound,
         "last_outbound_by": outbound and _short_name(last["author_name"], last["author_email"]),
-        "last_body": body if len(body) <= PREVIEW_CHARS else Truncator(body).chars(PREVIEW_CHARS),
+        "last_body": body,
     }
-
-
-# A row previews the last message's first characters. A body no longer than this is shown
-# whole (`truncatechars` would only normalise it), without walking it character by character.
-PREVIEW_CHARS = 140
 
 
 def _short_name(display_name, email):
