@@ -29,18 +29,21 @@ INBOX_NAME_ONLY = ("inbox__provider_config", "inbox__provider_secrets")
 
 def thread_conversation_queryset():
     """An open thread's conversation: its header, composer and contact panel show the
-    contact, inbox, assignee and labels, never the last message."""
+    contact, inbox and assignee, never the last message. Its labels are read with every
+    label's (`contacts.fragments.labels_marking`)."""
     # The inbox's secrets are decrypted when loaded, and no fragment shows them.
-    return (
-        Conversation.objects.select_related("contact", "inbox", "assignee")
-        .defer("inbox__provider_secrets")
-        .prefetch_related("labels")
+    return Conversation.objects.select_related("contact", "inbox", "assignee").defer(
+        "inbox__provider_secrets"
     )
 
 
 def conversation_queryset():
     """A conversation with everything its row and its header show."""
-    return thread_conversation_queryset().select_related("last_message", "last_message__author")
+    return (
+        thread_conversation_queryset()
+        .select_related("last_message", "last_message__author")
+        .prefetch_related("labels")
+    )
 
 
 # What a row of the list (conversation_row.html) is made from, read as plain values: a page

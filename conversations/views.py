@@ -69,10 +69,7 @@ def workspace(request, pk=None):
     last_event_id = None if list_pane_only else _last_event_id()
     conversation = None
     if pk is not None:
-        # Its labels are read with every label's (`labels_marking`), not on their own.
-        conversation = access_conversation(
-            request.user, pk, thread_conversation_queryset().prefetch_related(None)
-        )
+        conversation = access_conversation(request.user, pk, thread_conversation_queryset())
     if conversation is not None and request.htmx and request.htmx.target == "thread-pane":
         return render(
             request,
