@@ -225,14 +225,19 @@ def rendered_in():
     )
 
 
+def _fragment_key(kind, *made_of):
+    """The `fragments` cache key of a rendering made of `made_of` (plain values, whose
+    repr says them whole)."""
+    return f"{kind}:" + hashlib.blake2b(repr(made_of).encode(), digest_size=16).hexdigest()
+
+
 def _row_key(row, now, context):
     """Everything a rendered row is made from: its values, how long it has waited (the row
     says it to the minute) and the language, time zone and URL prefix it was rendered in."""
     waiting = row["waiting_since"]
     waited = int((now - waiting).total_seconds() // 60) if waiting else None
     values = tuple(row[column] for column in ROW_COLUMNS)
-    made_of = repr((context, waited, values, row["last_message_shown"], row["labels"]))
-    return "row:" + hashlib.blake2b(made_of.encode(), digest_size=16).hexdigest()
+    return _fragment_key("row", context, waited, values, row["last_message_shown"], row["labels"])
 
 
 def conversation_rows(rows):
@@ -278,16 +283,14 @@ def message_html(message, context=None):
     zone and URL prefix (`context`: `rendered_in()`, when the caller has it). A message
     changed in any way is another key."""
     author = message.author.display_name if message.author_id else None
-    made_of = repr(
-        (
-            context or rendered_in(),
-            _stored(message),
-            [_stored(attachment) for attachment in message.files],
-            author,
-            message.conversation.contact.display_name,
-        )
+    key = _fragment_key(
+        "message",
+        context or rendered_in(),
+        _stored(message),
+        [_stored(attachment) for attachment in message.files],
+        author,
+        message.conversation.contact.display_name,
     )
-    key = "message:" + hashlib.blake2b(made_of.encode(), digest_size=16).hexdigest()
     cache = caches["fragments"]
     html = cache.get(key)
     if html is None:
