@@ -4,6 +4,7 @@
 import base64
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import threading
@@ -539,7 +540,8 @@ class WhatsAppService(GraphFaults):
             with self.sandbox._lock:
                 self.sandbox._media.pop(media_id, None)
             return json_response(200, {"success": True})
-        expires = int(self.sandbox.now() + self.sandbox.media_url_ttl)
+        # Rounded up: a URL lives its whole lifetime, not up to a second less.
+        expires = math.ceil(self.sandbox.now() + self.sandbox.media_url_ttl)
         query = urlencode(
             {"mid": media_id, "ext": expires, "hash": self._url_hash(media_id, expires)}
         )
