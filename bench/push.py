@@ -70,6 +70,7 @@ class Listener:
     closed_by_server: int = 0
     closing: bool = False
     resyncs: int = 0
+    last_resync_at: float | None = None  # perf_counter of the latest resync frame
 
     def sees(self, inbox_id):
         return self.inbox_id is None or self.inbox_id == inbox_id
@@ -100,6 +101,7 @@ class Listener:
                 self.last_event_id = max(self.last_event_id, int(header[1]))
             elif 'id="live-resync"' in text:
                 self.resyncs += 1
+                self.last_resync_at = now
             for mark in MARK.findall(text):
                 self.seen.setdefault(int(mark), (now, self.via))
 
@@ -349,8 +351,15 @@ class PushRun:
         )
         lost = len(pairs) - len(live) - caught
         stored = set(marks) if stored is None else stored
-        lost_stored = sum(
-            1 for mark, listener in pairs if mark in stored and mark not in listener.seen
+        never = [(mark, listener) for mark, listener in pairs if mark not in listener.seen]
+        lost_stored = sum(1 for mark, _listener in never if mark in stored)
+        # A server process that fell so far behind that it dropped updates tells each of its
+        # sockets to reload what its page shows (a resync): the page then shows the current
+        # state, though not each update that was dropped. Lost pairs the page was told of.
+        announced = sum(
+            1
+            for mark, listener in never
+            if listener.last_resync_at is not None and listener.last_resync_at >= self.sent[mark][0]
         )
         return {
             "pairs": len(pairs),
@@ -360,6 +369,7 @@ class PushRun:
             # Of those, pairs whose message was stored (applied) by the end: an update the
             # app made but never delivered, even on catch-up. The rest were never applied.
             "lost_of_applied": lost_stored,
+            "lost_then_resync": announced,
             "p50_ms": _round(percentile(live, 50)),
             "p90_ms": _round(percentile(live, 90)),
             "p99_ms": _round(percentile(live, 99)),
