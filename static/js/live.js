@@ -298,7 +298,12 @@
   });
 
   window.SwitchboardLive = {
-    onOpen: function (fn) { listeners.open.push(fn); if (socket) { fn(socket); } },
+    // Runs `fn` now if the socket is open, and on every (re)connection. Registered once,
+    // however often it is asked: a page asks each time it opens a thread.
+    onOpen: function (fn) {
+      if (listeners.open.indexOf(fn) === -1) { listeners.open.push(fn); }
+      if (socket) { fn(socket); }
+    },
     send: function (data) { if (socket) { socket.send(JSON.stringify(data)); } },
     setLastEventId: function (id) {
       lastEventId = Math.max(lastEventId, Number(id) || 0);

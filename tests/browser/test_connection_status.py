@@ -3,6 +3,7 @@
 they must sign in again (the server refuses their socket for good, which the browser
 cannot tell from a network drop). And a page whose live updates were lost reloads."""
 
+import json
 from unittest import mock
 from urllib.parse import quote, urlsplit
 
@@ -168,3 +169,36 @@ def test_told_that_updates_were_lost_the_workspace_reloads_its_list_at_most_ever
     expect(page.locator("#conversation-list")).to_contain_text("Lost Update")
     page.wait_for_timeout(6000)
     assert len(list_loads) == 2  # at once, and once more after the last
+
+
+def test_reconnected_after_opening_several_threads_the_page_follows_only_the_one_on_screen(
+    demo, live_app, page, sign_in, in_thread
+):
+    users, _widget = demo
+    sign_in(page, "agent@example.com")
+    for name in ("Emma Clarke", "Javier Morales", "Matteo Russo"):
+        open_conversation(page, name)
+    expect(status(page)).to_have_text("Live")
+    on_screen = int(page.locator("#thread").get_attribute("data-conversation-id"))
+    opens = []
+
+    def record_opens(socket):
+        def sent(payload):
+            frame = json.loads(payload)
+            if frame.get("type") == "open":
+                opens.append(frame["conversation"])
+
+        socket.on("framesent", sent)
+
+    page.on("websocket", record_opens)
+    page.evaluate(
+        "window.opened = 0; document.addEventListener('htmx:wsOpen', () => window.opened++)"
+    )
+
+    in_thread(sockets_rejoin, [users["agent@example.com"].pk])
+
+    page.wait_for_function("() => window.opened === 1", timeout=5000)
+    page.wait_for_timeout(500)
+    # Once, however many threads this page has opened: each "open" costs the server a
+    # catch-up.
+    assert opens == [on_screen]
