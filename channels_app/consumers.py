@@ -81,20 +81,23 @@ class LiveConsumer(AsyncWebsocketConsumer):
         (the workspace its list, the widget its messages)."""
         await self.send_resync()
 
-    async def send_resync(self):
-        """Have the page reload what it shows (static/js: "switchboard:resync")."""
-        await self.send(text_data=render_to_string("channels_app/resync.html"))
+    async def send_resync(self, scope="page"):
+        """Have the page reload what it shows (static/js: "switchboard:resync"): `page`,
+        or only the open `thread`."""
+        await self.send(text_data=render_to_string("channels_app/resync.html", {"scope": scope}))
 
-    async def send_catch_up(self, last_event_id, **kwargs):
+    async def send_catch_up(self, last_event_id, *, conversation_id=None):
+        """What happened after `last_event_id`, for the page or (with `conversation_id`)
+        for its open thread; what cannot be replayed is reloaded instead."""
         if last_event_id is None:
             return
         frames, complete = await database_sync_to_async(events.catch_up)(
-            self.audience, last_event_id, **kwargs
+            self.audience, last_event_id, conversation_id=conversation_id
         )
         for html in frames:
             await self.send(text_data=html)
         if not complete:
-            await self.send_resync()
+            await self.send_resync("page" if conversation_id is None else "thread")
 
 
 class AgentConsumer(LiveConsumer):

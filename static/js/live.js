@@ -281,7 +281,9 @@
   document.addEventListener("switchboard:swapped", function (event) { afterSwap(event.detail.elt.parentNode); });
   document.addEventListener("htmx:load", function (event) {
     if (event.detail.elt && event.detail.elt.id === "live-resync") {
-      document.dispatchEvent(new CustomEvent("switchboard:resync"));
+      // detail.scope: "page", or "thread" when only the open thread could not catch up.
+      var scope = event.detail.elt.dataset.resync || "page";
+      document.dispatchEvent(new CustomEvent("switchboard:resync", { detail: { scope: scope } }));
     }
   });
 

@@ -26,12 +26,13 @@
 
   // Tell the server which conversation this screen shows; it checks access before
   // sending that conversation's updates, and replays what happened since the render.
-  function followThread(socket) {
+  function followMessage() {
     var t = thread();
     var message = { type: "open", conversation: t ? Number(t.dataset.conversationId) : null };
     if (t) { message.last_event_id = Number(t.dataset.lastEventId || 0); }
-    socket.send(JSON.stringify(message));
+    return message;
   }
+  function followThread(socket) { socket.send(JSON.stringify(followMessage())); }
 
   // The selected row: the conversation being opened, or else the one on screen.
   var selectedId = null;
@@ -52,6 +53,7 @@
   var wasNearBottom = true;
   var keyboardNavigation = false;
   var pendingId = null;
+  var reloadedFocus = null;  // a thread reloaded in place: "reply" (it was being typed in) or "stay"
   document.addEventListener("htmx:oobBeforeSwap", function () { wasNearBottom = nearBottom(); });
   document.addEventListener("htmx:wsBeforeMessage", function () { wasNearBottom = nearBottom(); });
 
@@ -67,10 +69,13 @@
     markSelected(openedId);
     restoreDraft();
     // Opened from the keyboard: stay in the list so j/k keep working. By mouse: reply.
+    // Reloaded in place: the reply box keeps the focus if it had it; nothing else moves.
     var focus = keyboardNavigation
       ? document.querySelector(".conv-link[aria-current='true']")
       : document.getElementById("reply-body");
+    if (reloadedFocus) { focus = reloadedFocus === "reply" ? document.getElementById("reply-body") : null; }
     keyboardNavigation = false;
+    reloadedFocus = null;
     if (focus) { focus.focus(); }
   });
   document.addEventListener("htmx:afterSettle", function () {
@@ -547,8 +552,10 @@
   }, 30000);
 
   // The server says this page missed updates (too far behind to catch up, or it dropped
-  // some): reload the list. A server that fell behind may say so many times in a row, so
-  // the list is reloaded at most once every few seconds, and once more after the last.
+  // some): reload the list, and have the open thread caught up again from the event it
+  // was rendered with (as after a reconnection: the draft, files and scroll stay). A
+  // server that fell behind may say so many times in a row, so this happens at most once
+  // every few seconds, and once more after the last.
   var RESYNC_EVERY = 5000;
   var lastResync = 0;
   var resyncLater = null;
@@ -556,8 +563,18 @@
     lastResync = Date.now();
     // Aimed at the list pane, the page's own address answers with the list pane alone.
     htmx.ajax("GET", window.location.href, { target: "#list-pane" });
+    if (thread()) { live.send(followMessage()); }
   }
-  document.addEventListener("switchboard:resync", function () {
+  // The open thread missed more than can be replayed: only the thread pane is reloaded.
+  function reloadThread() {
+    var t = thread();
+    if (!t || pendingId) { return; }  // none open, or another one is on its way
+    var typing = document.activeElement && document.activeElement.id === "reply-body";
+    reloadedFocus = typing ? "reply" : "stay";
+    htmx.ajax("GET", "/conversations/" + t.dataset.conversationId + "/", { target: "#thread-pane" });
+  }
+  document.addEventListener("switchboard:resync", function (event) {
+    if (event.detail && event.detail.scope === "thread") { reloadThread(); return; }
     if (resyncLater) { return; }
     var wait = lastResync + RESYNC_EVERY - Date.now();
     if (wait <= 0) { reloadList(); return; }

@@ -1,13 +1,15 @@
 """The status pill in the top bar says what the live connection is doing: "Live", or
 "Reconnecting…" while the network is away, or, once the agent's session has ended, that
 they must sign in again (the server refuses their socket for good, which the browser
-cannot tell from a network drop). And a page whose live updates were lost reloads."""
+cannot tell from a network drop). And a page whose live updates were lost reloads its list
+and catches its open thread up."""
 
 import json
 from unittest import mock
 from urllib.parse import quote, urlsplit
 
 from channels.layers import get_channel_layer
+from django.template.loader import render_to_string
 from playwright.sync_api import expect
 
 from channels_app.access import sockets_rejoin
@@ -15,6 +17,7 @@ from channels_app.groups import user_group
 from channels_app.layer_sender import send_to_groups
 from contacts.services import get_or_create_identity
 from conversations import services
+from conversations.models import Conversation
 from tests.browser.test_conversation_actions import open_conversation
 
 SIGNED_OUT = "You were signed out. Sign in again to keep receiving messages."
@@ -169,6 +172,72 @@ def test_told_that_updates_were_lost_the_workspace_reloads_its_list_at_most_ever
     expect(page.locator("#conversation-list")).to_contain_text("Lost Update")
     page.wait_for_timeout(6000)
     assert len(list_loads) == 2  # at once, and once more after the last
+
+
+def writes_and_the_update_is_lost(name, text):
+    """The customer `name` writes again in their conversation; no page gets the update."""
+    conversation = Conversation.objects.filter(contact__name=name).order_by("-pk").first()
+    with mock.patch("channels_app.events.broadcast_many"):
+        services.record_inbound_message(
+            conversation.inbox, conversation.contact_identity, body=text
+        )
+
+
+def reload_the_thread_of(user):
+    """What the server sends when the open thread missed more than it can replay."""
+    html = render_to_string("channels_app/resync.html", {"scope": "thread"})
+    send_to_groups(
+        get_channel_layer(), [(user_group(user.pk), {"type": "live.event", "html": html})]
+    )
+
+
+def test_told_that_updates_were_lost_the_open_thread_shows_what_it_missed_and_keeps_the_draft(
+    demo, live_app, page, sign_in, in_thread
+):
+    users, widget = demo
+    # The thread is rendered with the latest event id; with none yet (a new log), it could
+    # only be reloaded, not caught up.
+    in_thread(a_customer_writes_and_the_update_is_lost, widget, "Earlier Visitor")
+    sign_in(page, "agent@example.com")
+    open_conversation(page, "Emma Clarke")
+    expect(status(page)).to_have_text("Live")
+    reply = page.get_by_role("textbox", name="Reply")
+    reply.fill("Let me check with the courier")
+    reply.evaluate("box => { box.dataset.sameBox = 'yes' }")
+    in_thread(writes_and_the_update_is_lost, "Emma Clarke", "Never mind, my neighbour had it.")
+    page.wait_for_timeout(500)
+    messages = page.get_by_role("list", name="Messages")
+    expect(messages).not_to_contain_text("my neighbour had it")
+
+    in_thread(the_server_dropped_updates_for, users["agent@example.com"])
+
+    # Caught up from the event the thread was rendered with, as after a reconnection: the
+    # thread is not reloaded, so what the agent was writing stays as it was.
+    expect(messages).to_contain_text("Never mind, my neighbour had it.")
+    expect(reply).to_have_value("Let me check with the courier")
+    assert reply.evaluate("box => box.dataset.sameBox") == "yes"
+
+
+def test_an_open_thread_that_missed_too_much_to_replay_is_reloaded_with_its_draft(
+    demo, live_app, page, sign_in, in_thread
+):
+    users, _widget = demo
+    sign_in(page, "agent@example.com")
+    open_conversation(page, "Emma Clarke")
+    expect(status(page)).to_have_text("Live")
+    reply = page.get_by_role("textbox", name="Reply")
+    reply.fill("Let me check with the courier")
+    reply.evaluate("box => { box.dataset.sameBox = 'yes' }")
+    in_thread(writes_and_the_update_is_lost, "Emma Clarke", "Never mind, my neighbour had it.")
+
+    in_thread(reload_the_thread_of, users["agent@example.com"])
+
+    messages = page.get_by_role("list", name="Messages")
+    expect(messages).to_contain_text("Never mind, my neighbour had it.")
+    reply = page.get_by_role("textbox", name="Reply")
+    expect(reply).to_have_value("Let me check with the courier")
+    expect(reply).to_be_focused()
+    assert reply.evaluate("box => box.dataset.sameBox") is None  # a new thread pane
 
 
 def test_reconnected_after_opening_several_threads_the_page_follows_only_the_one_on_screen(

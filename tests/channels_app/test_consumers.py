@@ -253,7 +253,9 @@ async def test_told_that_its_server_dropped_live_updates_the_page_reloads_its_pa
 
     await get_channel_layer().group_send(user_group(agent.pk), {"type": "live.missed"})
 
-    assert 'id="live-resync"' in await receive_containing(socket, "live-resync")
+    resync = await receive_containing(socket, "live-resync")
+    assert 'id="live-resync"' in resync
+    assert 'data-resync="page"' in resync
     await socket.disconnect()
 
 
@@ -357,6 +359,26 @@ async def test_an_opened_conversation_streams_its_thread(
     third = await write(customer_writes)(widget_inbox, "Hello?", visitor="visitor:emma")
     received = await frames(socket, until=await write(event_id_of)(third))
     assert [header(html)[1] for html in received] == ["list"]
+    await socket.disconnect()
+
+
+@in_event_loop
+async def test_an_open_thread_that_missed_more_than_can_be_replayed_is_told_to_reload_itself(
+    application, agent, widget_inbox, customer_writes, settings
+):
+    first = await write(customer_writes)(widget_inbox, "Hi", visitor="visitor:emma")
+    rendered_with = await write(event_id_of)(first)
+    for n in range(3):
+        await write(customer_writes)(widget_inbox, f"Still there? {n}", visitor="visitor:emma")
+    settings.LIVE_EVENT_CATCHUP_LIMIT = 2
+    socket, _connected, _code = await connect_agent(application, agent)
+
+    await socket.send_json_to(
+        {"type": "open", "conversation": first.conversation_id, "last_event_id": rendered_with}
+    )
+
+    # Only the thread is reloaded: the rest of the page has no gap.
+    assert 'data-resync="thread"' in await receive_containing(socket, "live-resync")
     await socket.disconnect()
 
 
