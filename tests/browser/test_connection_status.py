@@ -191,13 +191,9 @@ def reload_the_thread_of(user):
     )
 
 
-def test_told_that_updates_were_lost_the_open_thread_shows_what_it_missed_and_keeps_the_draft(
-    demo, live_app, page, sign_in, in_thread
-):
-    users, widget = demo
-    # The thread is rendered with the latest event id; with none yet (a new log), it could
-    # only be reloaded, not caught up.
-    in_thread(a_customer_writes_and_the_update_is_lost, widget, "Earlier Visitor")
+def writing_in_emmas_thread_when_her_update_is_lost(page, sign_in, in_thread):
+    """An agent with Emma's thread open, half a reply written, misses her next message.
+    Returns the reply box, marked so that a test can tell whether it was rendered again."""
     sign_in(page, "agent@example.com")
     open_conversation(page, "Emma Clarke")
     expect(status(page)).to_have_text("Live")
@@ -206,14 +202,26 @@ def test_told_that_updates_were_lost_the_open_thread_shows_what_it_missed_and_ke
     reply.evaluate("box => { box.dataset.sameBox = 'yes' }")
     in_thread(writes_and_the_update_is_lost, "Emma Clarke", "Never mind, my neighbour had it.")
     page.wait_for_timeout(500)
-    messages = page.get_by_role("list", name="Messages")
-    expect(messages).not_to_contain_text("my neighbour had it")
+    expect(page.get_by_role("list", name="Messages")).not_to_contain_text("my neighbour had it")
+    return reply
+
+
+def test_told_that_updates_were_lost_the_open_thread_shows_what_it_missed_and_keeps_the_draft(
+    demo, live_app, page, sign_in, in_thread
+):
+    users, widget = demo
+    # The thread is rendered with the latest event id; with none yet (a new log), it could
+    # only be reloaded, not caught up.
+    in_thread(a_customer_writes_and_the_update_is_lost, widget, "Earlier Visitor")
+    reply = writing_in_emmas_thread_when_her_update_is_lost(page, sign_in, in_thread)
 
     in_thread(the_server_dropped_updates_for, users["agent@example.com"])
 
     # Caught up from the event the thread was rendered with, as after a reconnection: the
     # thread is not reloaded, so what the agent was writing stays as it was.
-    expect(messages).to_contain_text("Never mind, my neighbour had it.")
+    expect(page.get_by_role("list", name="Messages")).to_contain_text(
+        "Never mind, my neighbour had it."
+    )
     expect(reply).to_have_value("Let me check with the courier")
     assert reply.evaluate("box => box.dataset.sameBox") == "yes"
 
@@ -222,19 +230,13 @@ def test_an_open_thread_that_missed_too_much_to_replay_is_reloaded_with_its_draf
     demo, live_app, page, sign_in, in_thread
 ):
     users, _widget = demo
-    sign_in(page, "agent@example.com")
-    open_conversation(page, "Emma Clarke")
-    expect(status(page)).to_have_text("Live")
-    reply = page.get_by_role("textbox", name="Reply")
-    reply.fill("Let me check with the courier")
-    reply.evaluate("box => { box.dataset.sameBox = 'yes' }")
-    in_thread(writes_and_the_update_is_lost, "Emma Clarke", "Never mind, my neighbour had it.")
+    reply = writing_in_emmas_thread_when_her_update_is_lost(page, sign_in, in_thread)
 
     in_thread(reload_the_thread_of, users["agent@example.com"])
 
-    messages = page.get_by_role("list", name="Messages")
-    expect(messages).to_contain_text("Never mind, my neighbour had it.")
-    reply = page.get_by_role("textbox", name="Reply")
+    expect(page.get_by_role("list", name="Messages")).to_contain_text(
+        "Never mind, my neighbour had it."
+    )
     expect(reply).to_have_value("Let me check with the courier")
     expect(reply).to_be_focused()
     assert reply.evaluate("box => box.dataset.sameBox") is None  # a new thread pane
