@@ -559,7 +559,7 @@
   var RESYNC_EVERY = 5000;
   var lastResync = 0;
   var resyncLater = null;
-  function reloadList() {
+  function reloadListAndCatchUpThread() {
     lastResync = Date.now();
     // Aimed at the list pane, the page's own address answers with the list pane alone.
     htmx.ajax("GET", window.location.href, { target: "#list-pane" });
@@ -577,8 +577,8 @@
     if (event.detail && event.detail.scope === "thread") { reloadThread(); return; }
     if (resyncLater) { return; }
     var wait = lastResync + RESYNC_EVERY - Date.now();
-    if (wait <= 0) { reloadList(); return; }
-    resyncLater = setTimeout(function () { resyncLater = null; reloadList(); }, wait);
+    if (wait <= 0) { reloadListAndCatchUpThread(); return; }
+    resyncLater = setTimeout(function () { resyncLater = null; reloadListAndCatchUpThread(); }, wait);
   });
 
   document.addEventListener("DOMContentLoaded", function () {
