@@ -17,11 +17,11 @@ def visitor_language(conversation):
     return conversation.contact.language or settings.LANGUAGE_CODE
 
 
-def _once(event, attribute, load, pk):
+def _once(event, attribute, load, argument):
     """Fetch an object for an event's fragments once, whatever parts render it, and only
     when a part asks for it."""
     if not hasattr(event, attribute):
-        setattr(event, attribute, load(pk))
+        setattr(event, attribute, load(argument))
     return getattr(event, attribute)
 
 
@@ -33,10 +33,12 @@ def conversation_of(event):
 
 def row_of(event):
     """The event's conversation as its row in the list shows it (`fragments.row_values`)."""
-    if not hasattr(event, "_fragment_row"):
-        conversation = conversation_of(event)
-        event._fragment_row = fragments.row_of(conversation) if conversation else None
-    return event._fragment_row
+    return _once(event, "_fragment_row", _row_of_conversation, event)
+
+
+def _row_of_conversation(event):
+    conversation = conversation_of(event)
+    return fragments.row_of(conversation) if conversation else None
 
 
 def _message(event):
