@@ -213,8 +213,8 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# The cache holds only what may be lost: send-rate counters and sign-in rate limits. It is
-# shared by every process through Redis when there is one.
+# The default cache holds only what may be lost: send-rate counters and sign-in rate
+# limits. It is shared by every process through Redis when there is one.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     # Rendered list rows and thread messages, in each process's own memory (at most 20,000,
