@@ -57,6 +57,21 @@
   document.addEventListener("htmx:oobBeforeSwap", function () { wasNearBottom = nearBottom(); });
   document.addEventListener("htmx:wsBeforeMessage", function () { wasNearBottom = nearBottom(); });
 
+  // Only the answer to the latest request for the thread pane is swapped in: an earlier
+  // one that arrives later (a slow click, a reload) would show a conversation the agent
+  // has left.
+  var latestThreadRequest = null;  // until it is answered
+  function forThreadPane(event) { return event.detail.target && event.detail.target.id === "thread-pane"; }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (forThreadPane(event)) { latestThreadRequest = event.detail.xhr; }
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (forThreadPane(event) && event.detail.xhr !== latestThreadRequest) { event.detail.shouldSwap = false; }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.xhr === latestThreadRequest) { latestThreadRequest = null; }
+  });
+
   // Runs in the same task as the swap, so no key press can slip in between.
   document.addEventListener("htmx:afterSwap", function (event) {
     if (!event.detail.target || event.detail.target.id !== "thread-pane") { return; }
@@ -568,7 +583,7 @@
   // The open thread missed more than can be replayed: only the thread pane is reloaded.
   function reloadThread() {
     var t = thread();
-    if (!t || pendingId) { return; }  // none open, or another one is on its way
+    if (!t || latestThreadRequest) { return; }  // none open, or one is on its way
     var typing = document.activeElement && document.activeElement.id === "reply-body";
     reloadedFocus = typing ? "reply" : "stay";
     htmx.ajax("GET", "/conversations/" + t.dataset.conversationId + "/", { target: "#thread-pane" });

@@ -129,3 +129,29 @@ def test_canned_responses_are_saved_from_the_composer_and_inserted_with_slash(
     expect(page.get_by_role("listbox", name="Canned responses").get_by_role("option")).to_have_text(
         ["/opening-hours — Opening hours"]
     )
+
+
+def test_a_slow_answer_for_a_conversation_the_agent_left_does_not_replace_the_one_they_opened(
+    demo, live_app, page, sign_in
+):
+    sign_in(page, "agent@example.com")
+    page.goto(f"{live_app.url}/?view=all")
+    first = page.locator(".conv-row", has_text="Emma Clarke")
+    first_url = first.get_by_role("link").get_attribute("href")
+    held = []
+    page.route(f"**{first_url}", lambda route: held.append(route))  # held, not answered yet
+    page.evaluate(
+        "window.answered = [];"
+        "document.addEventListener('htmx:afterRequest',"
+        " (event) => window.answered.push(event.detail.pathInfo.requestPath))"
+    )
+
+    first.get_by_role("link").click()
+    page.locator(".conv-row", has_text="Javier Morales").get_by_role("link").click()
+    heading = page.locator(".thread-header h2")
+    expect(heading).to_have_text("Javier Morales")
+    assert len(held) == 1
+    held[0].continue_()  # Emma's answer arrives last, and is handled
+    page.wait_for_function(f"() => window.answered.includes({first_url!r})")
+
+    expect(heading).to_have_text("Javier Morales")
